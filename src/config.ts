@@ -1,0 +1,235 @@
+/**
+ * Typed configuration: defaults < environment (`OPSCONDUCTOR_*`) < CLI flags. Validated once,
+ * every problem reported together, returned frozen and passed into `createDeps` — never imported.
+ * This is the only module that reads `process.env` (through the `env` argument).
+ */
+import { Type, type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+
+/** The whole configuration. */
+export const ConfigSchema = Type.Object({
+  http: Type.Object({
+    /** Interface every listener binds to. @defaultValue 127.0.0.1 */
+    host: Type.String({ minLength: 1 }),
+    /** Gateway port; each service listens on port + its offset. @defaultValue 3000 */
+    port: Port,
+    /** Also listen on the per-service ports. @defaultValue true */
+    servicePorts: Type.Boolean(),
+    /** Maximum JSON body size in bytes. @defaultValue 1 MiB */
+    bodyLimit: Type.Integer({ minimum: 1024 }),
+    /** Allowed CORS origins; empty means CORS is off. */
+    corsOrigins: Type.Array(Type.String({ minLength: 1 })),
+    /** Trust X-Forwarded-For (behind a reverse proxy). @defaultValue false */
+    trustProxy: Type.Boolean(),
+  }),
+  db: Type.Object({
+    /** PostgreSQL URL; empty selects embedded PGlite in `dataDir`. */
+    url: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+    /** Pool size for PostgreSQL. @defaultValue 10 */
+    poolMax: Type.Integer({ minimum: 1, maximum: 500 }),
+  }),
+  /** Directory for the embedded database, keys and files. @defaultValue ./data */
+  dataDir: Type.String({ minLength: 1 }),
+  auth: Type.Object({
+    /** HS256 secret (≥ 32 chars); generated once and stored in the database when absent. */
+    jwtSecret: Type.Optional(Type.String({ minLength: 32 })),
+    /** Password of the first admin; a random one is generated when absent. */
+    adminPassword: Type.Optional(Type.String({ minLength: 12 })),
+    /** Access token lifetime in seconds. @defaultValue 900 */
+    accessTtlS: Type.Integer({ minimum: 30 }),
+    /** Refresh token lifetime in seconds. @defaultValue 604800 */
+    refreshTtlS: Type.Integer({ minimum: 60 }),
+    /** Failed logins per username per window before 429. @defaultValue 10 */
+    maxFailuresPerUser: Type.Integer({ minimum: 1 }),
+    /** Failed logins per client IP per window before 429. @defaultValue 100 */
+    maxFailuresPerIp: Type.Integer({ minimum: 1 }),
+    /** Login throttling window in seconds. @defaultValue 900 */
+    failureWindowS: Type.Integer({ minimum: 1 }),
+  }),
+  worker: Type.Object({
+    /** Run-targets one worker process handles at once. @defaultValue 50 */
+    concurrency: Type.Integer({ minimum: 1, maximum: 10000 }),
+  }),
+  /** pino level. @defaultValue info */
+  logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+});
+
+/** Validated, frozen configuration. */
+export type Config = Readonly<Static<typeof ConfigSchema>>;
+
+/** Values the CLI may override (already typed). */
+export type ConfigOverrides = {
+  port?: number;
+  host?: string;
+  servicePorts?: boolean;
+  dataDir?: string;
+  databaseUrl?: string;
+  concurrency?: number;
+  logLevel?: string;
+};
+
+type Parser = 'string' | 'int' | 'bool' | 'list';
+
+/** Environment variable → config path and how to parse it. */
+export const ENV_VARS: Record<string, { path: string; parse: Parser; secret?: boolean }> = {
+  OPSCONDUCTOR_HOST: { path: 'http.host', parse: 'string' },
+  OPSCONDUCTOR_PORT: { path: 'http.port', parse: 'int' },
+  OPSCONDUCTOR_SERVICE_PORTS: { path: 'http.servicePorts', parse: 'bool' },
+  OPSCONDUCTOR_BODY_LIMIT_BYTES: { path: 'http.bodyLimit', parse: 'int' },
+  OPSCONDUCTOR_CORS_ORIGINS: { path: 'http.corsOrigins', parse: 'list' },
+  OPSCONDUCTOR_TRUST_PROXY: { path: 'http.trustProxy', parse: 'bool' },
+  OPSCONDUCTOR_DATABASE_URL: { path: 'db.url', parse: 'string', secret: true },
+  OPSCONDUCTOR_DB_POOL_MAX: { path: 'db.poolMax', parse: 'int' },
+  OPSCONDUCTOR_DATA_DIR: { path: 'dataDir', parse: 'string' },
+  OPSCONDUCTOR_JWT_SECRET: { path: 'auth.jwtSecret', parse: 'string', secret: true },
+  OPSCONDUCTOR_ADMIN_PASSWORD: { path: 'auth.adminPassword', parse: 'string', secret: true },
+  OPSCONDUCTOR_ACCESS_TOKEN_TTL_S: { path: 'auth.accessTtlS', parse: 'int' },
+  OPSCONDUCTOR_REFRESH_TOKEN_TTL_S: { path: 'auth.refreshTtlS', parse: 'int' },
+  OPSCONDUCTOR_LOGIN_MAX_FAILURES_PER_USER: { path: 'auth.maxFailuresPerUser', parse: 'int' },
+  OPSCONDUCTOR_LOGIN_MAX_FAILURES_PER_IP: { path: 'auth.maxFailuresPerIp', parse: 'int' },
+  OPSCONDUCTOR_LOGIN_FAILURE_WINDOW_S: { path: 'auth.failureWindowS', parse: 'int' },
+  OPSCONDUCTOR_WORKER_CONCURRENCY: { path: 'worker.concurrency', parse: 'int' },
+  OPSCONDUCTOR_LOG_LEVEL: { path: 'logLevel', parse: 'string' },
+};
+
+const OVERRIDE_PATHS: Record<keyof ConfigOverrides, string> = {
+  port: 'http.port',
+  host: 'http.host',
+  servicePorts: 'http.servicePorts',
+  dataDir: 'dataDir',
+  databaseUrl: 'db.url',
+  concurrency: 'worker.concurrency',
+  logLevel: 'logLevel',
+};
+
+function defaults(): Record<string, unknown> {
+  return {
+    http: { host: '127.0.0.1', port: 3000, servicePorts: true, bodyLimit: 1024 * 1024, corsOrigins: [], trustProxy: false },
+    db: { poolMax: 10 },
+    dataDir: './data',
+    auth: {
+      accessTtlS: 900,
+      refreshTtlS: 7 * 24 * 3600,
+      maxFailuresPerUser: 10,
+      maxFailuresPerIp: 100,
+      failureWindowS: 900,
+    },
+    worker: { concurrency: 50 },
+    logLevel: 'info',
+  };
+}
+
+/** Thrown when configuration is invalid; `issues` lists every problem. */
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`Invalid configuration:\n  - ${issues.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1] as string] = value;
+}
+
+function parseEnvValue(name: string, raw: string, parse: Parser, issues: string[]): unknown {
+  switch (parse) {
+    case 'string':
+      return raw;
+    case 'list':
+      return raw.split(',').map((s) => s.trim()).filter(Boolean);
+    case 'int': {
+      if (!/^-?\d+$/.test(raw.trim())) {
+        issues.push(`${name}: must be an integer`);
+      }
+      return Number(raw);
+    }
+    case 'bool': {
+      const v = raw.trim().toLowerCase();
+      if (!['1', '0', 'true', 'false', 'yes', 'no'].includes(v)) {
+        issues.push(`${name}: must be true or false`);
+      }
+      return ['1', 'true', 'yes'].includes(v);
+    }
+  }
+}
+
+function sourceName(path: string): string {
+  const env = Object.entries(ENV_VARS).find(([, spec]) => spec.path === path);
+  return env ? env[0] : path;
+}
+
+const checkConfig = Compile(ConfigSchema);
+
+/** Builds the configuration from defaults, `env` and CLI `overrides`; throws {@link ConfigError}. */
+export function loadConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides = {}): Config {
+  const raw = defaults();
+  const issues: string[] = [];
+  for (const [name, spec] of Object.entries(ENV_VARS)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') {
+      setPath(raw, spec.path, parseEnvValue(name, value, spec.parse, issues));
+    }
+  }
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value !== undefined) {
+      setPath(raw, OVERRIDE_PATHS[key as keyof ConfigOverrides], value);
+    }
+  }
+  if (issues.length === 0) {
+    for (const error of checkConfig.Errors(raw)) {
+      const path = error.instancePath.slice(1).replaceAll('/', '.');
+      if (error.keyword !== 'anyOf' || path) {
+        issues.push(`${sourceName(path)}: ${error.message}`);
+      }
+    }
+  }
+  if (issues.length > 0) {
+    throw new ConfigError([...new Set(issues)]);
+  }
+  return deepFreeze(raw) as Config;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) {
+      deepFreeze(v);
+    }
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** A copy of `config` safe to log: secrets masked, database password hidden. */
+export function redactConfig(config: Config): Record<string, unknown> {
+  const copy = structuredClone(config) as Record<string, unknown>;
+  for (const spec of Object.values(ENV_VARS)) {
+    if (spec.secret) {
+      const keys = spec.path.split('.');
+      const parent = keys.slice(0, -1).reduce<Record<string, unknown>>((n, k) => n[k] as Record<string, unknown>, copy);
+      const leaf = keys[keys.length - 1] as string;
+      if (parent[leaf] !== undefined) {
+        parent[leaf] = leaf === 'url' ? maskUrl(String(parent[leaf])) : '***';
+      }
+    }
+  }
+  return copy;
+}
+
+function maskUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) {
+      u.password = '***';
+    }
+    return u.toString();
+  } catch {
+    return '***';
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Opens the database: PostgreSQL through a `pg` pool when a URL is configured, otherwise embedded
+ * PGlite in the data directory under an exclusive lock. Both are exposed through one Kysely handle
+ * and one raw `executeSql` (used by pg-boss), so the rest of the code has a single SQL dialect.
+ */
+import { join } from 'node:path';
+
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+
+import { lockDataDir } from './data-dir-lock.ts';
+import { PgliteDialect, runOnPglite } from './pglite-dialect.ts';
+import type { Db } from './schema.ts';
+
+/** What kind of server backs the database. */
+export type DatabaseKind = 'postgres' | 'pglite';
+
+/** An open database with its raw access paths. */
+export interface Database {
+  kind: DatabaseKind;
+  db: Db;
+  /** Raw SQL for libraries that bring their own (pg-boss); multi-statement when `values` is empty. */
+  executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+  /** A short round trip, for health checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How to open the database. */
+export type DatabaseOptions =
+  | { kind: 'postgres'; url: string; poolMax: number; onError?: (e: Error) => void }
+  | { kind: 'pglite'; dataDir?: string; lock?: boolean };
+
+/** Opens a database as described by `options`. */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.kind === 'postgres' ? openPostgres(options) : openPglite(options);
+}
+
+function openPostgres(options: { url: string; poolMax: number; onError?: (e: Error) => void }): Database {
+  const pool = new pg.Pool({ connectionString: options.url, max: options.poolMax });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', (e) => options.onError?.(e));
+  const db: Db = new Kysely({ dialect: new PostgresDialect({ pool }) });
+  return {
+    kind: 'postgres',
+    db,
+    executeSql: (text, values) => pool.query(text, values),
+    ping: async () => void (await pool.query('select 1')),
+    close: () => db.destroy(),
+  };
+}
+
+async function openPglite(options: { dataDir?: string; lock?: boolean }): Promise<Database> {
+  const unlock = options.dataDir && options.lock !== false ? lockDataDir(options.dataDir) : undefined;
+  try {
+    const pglite = await PGlite.create(options.dataDir ? join(options.dataDir, 'pgdata') : undefined);
+    const db: Db = new Kysely({ dialect: new PgliteDialect(pglite) });
+    return {
+      kind: 'pglite',
+      db,
+      executeSql: (text, values) => runOnPglite(pglite, text, values ?? []),
+      ping: async () => void (await pglite.query('select 1')),
+      close: async () => {
+        await db.destroy();
+        await pglite.close();
+        unlock?.();
+      },
+    };
+  } catch (e) {
+    unlock?.();
+    throw e;
+  }
+}

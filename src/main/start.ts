@@ -1,0 +1,26 @@
+/** `opsconductor start` (everything in one process) and `opsconductor serve --services …`. */
+import type { Config } from '../config.ts';
+import { SERVICE_NAMES, type ServiceName } from '../services.ts';
+import { startMaintenance } from '../worker/maintenance.ts';
+import { bootstrapAdmin } from './bootstrap.ts';
+import { stopOnSignals } from './lifecycle.ts';
+import { planListeners, startListeners } from './listen.ts';
+import { bootProcess } from './process.ts';
+
+/** Starts the API listeners for `services` (plus maintenance) and stops them on a signal. */
+export async function runApi(config: Config, role: 'start' | 'serve', services: readonly ServiceName[] = SERVICE_NAMES): Promise<void> {
+  const { deps, logger } = await bootProcess(config, role);
+  try {
+    await bootstrapAdmin(deps, (text) => process.stdout.write(text));
+    const listeners = await startListeners(deps, planListeners(config.http.port, services, role === 'start' && config.http.servicePorts));
+    const stopMaintenance = startMaintenance(deps);
+    stopOnSignals(logger, async () => {
+      stopMaintenance();
+      await listeners.close();
+      await deps.release();
+    });
+  } catch (e) {
+    await deps.release();
+    throw e;
+  }
+}
