@@ -8,7 +8,7 @@ import { registerAjvFormats, type TypeBoxTypeProvider, TypeBoxValidatorCompiler 
 import Fastify from 'fastify';
 
 import type { Deps } from './deps.ts';
-import { registerAuth } from './http/auth.plugin.ts';
+import { type AccessEntry, registerAuth } from './http/auth.plugin.ts';
 import { handleError, handleNotFound } from './http/error-handler.ts';
 import { healthRoutes } from './http/health.routes.ts';
 import { registerOpenApi } from './http/openapi.ts';
@@ -23,6 +23,8 @@ export interface AppOptions {
   name: string;
   /** Services whose routes to register. */
   services: readonly ServiceName[];
+  /** Receives every registered route with its access level (tests walk it). */
+  accessTable?: AccessEntry[];
 }
 
 /** Builds the Fastify app for `options.services` over `deps`. */
@@ -50,7 +52,7 @@ export async function buildApp(deps: Deps, options: AppOptions): Promise<App> {
   if (deps.config.http.corsOrigins.length > 0) {
     await app.register(cors, { origin: [...deps.config.http.corsOrigins], credentials: false });
   }
-  registerAuth(app, deps.auth.authenticate);
+  registerAuth(app, deps.auth.authenticate, options.accessTable ?? []);
   await registerOpenApi(app, { title: `OpsConductor ${options.name}`, version: VERSION });
   healthRoutes(app, { database: deps.database, service: options.name, version: VERSION });
   for (const service of options.services) {

@@ -182,12 +182,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides = 
       setPath(raw, OVERRIDE_PATHS[key as keyof ConfigOverrides], value);
     }
   }
-  if (issues.length === 0) {
-    for (const error of checkConfig.Errors(raw)) {
-      const path = error.instancePath.slice(1).replaceAll('/', '.');
-      if (error.keyword !== 'anyOf' || path) {
-        issues.push(`${sourceName(path)}: ${error.message}`);
-      }
+  const unparsable = new Set(issues.map((i) => i.split(':')[0]));
+  for (const error of checkConfig.Errors(raw)) {
+    const name = sourceName(error.instancePath.slice(1).replaceAll('/', '.'));
+    if (!unparsable.has(name)) {
+      issues.push(`${name}: ${error.message}`);
     }
   }
   if (issues.length > 0) {

@@ -12,6 +12,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/app.ts';
 import { type Config, loadConfig } from '../src/config.ts';
 import { createDeps, type Deps } from '../src/deps.ts';
+import type { AccessEntry } from '../src/http/auth.plugin.ts';
 import type { App } from '../src/http/types.ts';
 import { createLogger } from '../src/logging.ts';
 import { SERVICE_NAMES } from '../src/services.ts';
@@ -26,6 +27,8 @@ export const ADMIN_PASSWORD = 'admin-password-for-tests-1';
 /** A running test app. */
 export interface TestContext {
   app: App;
+  /** Every route the app registered, with its access level. */
+  routes: AccessEntry[];
   deps: Deps;
   config: Config;
   logs: LogCapture;
@@ -60,7 +63,8 @@ export async function createTestContext(options: { env?: Record<string, string>;
     queue: false,
   });
   await deps.users.ensureInitialAdmin(ADMIN_PASSWORD);
-  const app = await buildApp(deps, { name: 'gateway', services: SERVICE_NAMES });
+  const routes: AccessEntry[] = [];
+  const app = await buildApp(deps, { name: 'gateway', services: SERVICE_NAMES, accessTable: routes });
   await app.ready();
 
   const request: TestContext['request'] = ({ token, headers, ...rest }) =>
@@ -88,6 +92,7 @@ export async function createTestContext(options: { env?: Record<string, string>;
 
   return {
     app,
+    routes,
     deps,
     config,
     logs,

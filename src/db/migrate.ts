@@ -35,12 +35,13 @@ export function listMigrations(dir = MIGRATIONS_DIR): Migration[] {
 
 /** Applies pending migrations; returns the versions applied now. */
 export async function migrate(db: Db, migrations = listMigrations()): Promise<number[]> {
-  await sql`create table if not exists schema_migrations (
-    version integer primary key, name text not null, applied_at timestamptz not null default now())`.execute(db);
   const applied: number[] = [];
   for (const migration of migrations) {
     const done = await db.transaction().execute(async (tx) => {
+      // Under the lock, so processes starting together never race on creating the table either.
       await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`.execute(tx);
+      await sql`create table if not exists schema_migrations (
+        version integer primary key, name text not null, applied_at timestamptz not null default now())`.execute(tx);
       const existing = await sql<{ version: number }>`select version from schema_migrations where version = ${migration.version}`.execute(tx);
       if (existing.rows.length > 0) {
         return false;

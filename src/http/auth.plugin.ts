@@ -27,11 +27,18 @@ export function actorOf(request: FastifyRequest): Actor {
   return request.actor;
 }
 
-function declareAccess(route: RouteOptions): void {
+/** One registered route and who may call it. */
+export interface AccessEntry {
+  method: string;
+  url: string;
+  access: Access;
+}
+
+function declareAccess(route: RouteOptions): Access {
   const config = (route.config ?? {}) as { access?: Access };
   if (!config.access && PUBLIC_PREFIXES.some((p) => route.url.startsWith(p))) {
     route.config = { ...config, access: 'public' };
-    return;
+    return 'public';
   }
   if (!config.access) {
     throw new Error(`Route ${String(route.method)} ${route.url} declares no config.access`);
@@ -39,12 +46,18 @@ function declareAccess(route: RouteOptions): void {
   if (config.access !== 'public' && route.schema) {
     route.schema = { ...route.schema, security: [{ bearerAuth: [] }] } as typeof route.schema;
   }
+  return config.access;
 }
 
-/** Registers the access check on `app`. */
-export function registerAuth(app: App, authenticate: Authenticate): void {
+/** Registers the access check on `app`; `table` receives every route added afterwards. */
+export function registerAuth(app: App, authenticate: Authenticate, table: AccessEntry[]): void {
   app.decorateRequest('actor', null);
-  app.addHook('onRoute', declareAccess);
+  app.addHook('onRoute', (route) => {
+    const access = declareAccess(route);
+    for (const method of [route.method].flat()) {
+      table.push({ method, url: route.url, access });
+    }
+  });
   app.addHook('onRequest', async (request) => {
     const access = request.routeOptions.config.access;
     if (!access || access === 'public') {
