@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -90,6 +90,24 @@ describe('data directory lock', () => {
     assert.throws(() => lockDataDir(dir), DataDirLockedError);
     release();
     lockDataDir(dir)();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a stale lock carrying our own pid (a restarted container) is taken over', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oc-lock-'));
+    writeFileSync(join(dir, 'opsconductor.lock'), String(process.pid));
+    const release = lockDataDir(dir);
+    assert.equal(readFileSync(join(dir, 'opsconductor.lock'), 'utf8'), String(process.pid));
+    assert.throws(() => lockDataDir(dir), DataDirLockedError, 'but our own live lock still holds');
+    release();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a live lock of another process is never cleared', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oc-lock-'));
+    writeFileSync(join(dir, 'opsconductor.lock'), String(process.ppid));
+    assert.throws(() => lockDataDir(dir), DataDirLockedError);
+    assert.equal(readFileSync(join(dir, 'opsconductor.lock'), 'utf8'), String(process.ppid));
     rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -71,7 +71,7 @@ export function createUsersService(deps: { db: Db; repo: UsersRepo; audit: Audit
     });
   }
 
-  return {
+  const service = {
     async list(actor: Actor, query: { page: number; limit: number; search?: string }) {
       assertCanManageUsers(actor);
       return repo.list({ search: query.search, offset: (query.page - 1) * query.limit, limit: query.limit });
@@ -154,9 +154,14 @@ export function createUsersService(deps: { db: Db; repo: UsersRepo; audit: Audit
       return { created: true, generatedPassword: password ? undefined : chosen };
     },
 
-    /** Admin CLI: sets a user's password, re-enables them, and ends their sessions. */
+    /** Admin CLI: sets a user's password, re-enables them, and ends their sessions (creates `admin` on an empty database). */
     async resetPassword(username: string, password: string): Promise<UserRow> {
       const user = await repo.findByUsername(username);
+      if (!user && username === 'admin' && (await repo.isEmpty())) {
+        // Right after `migrate`, before any start: this is how an operator picks the first password.
+        await service.ensureInitialAdmin(password);
+        return service.resetPassword(username, password);
+      }
       if (!user) {
         throw new NotFoundError(`User ${username} not found`);
       }
@@ -166,6 +171,7 @@ export function createUsersService(deps: { db: Db; repo: UsersRepo; audit: Audit
       return updated ?? user;
     },
   };
+  return service;
 }
 
 /** The users service. */
