@@ -4,7 +4,7 @@
  */
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
-import { registerAjvFormats, type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import { registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify from 'fastify';
 
 import type { Deps } from './deps.ts';
@@ -14,6 +14,7 @@ import { healthRoutes } from './http/health.routes.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { genRequestId } from './http/request-id.ts';
 import type { App } from './http/types.ts';
+import { createValidatorCompiler } from './http/validation.ts';
 import { registerServiceRoutes, type ServiceName } from './services.ts';
 import { VERSION } from './version.ts';
 
@@ -36,7 +37,7 @@ export async function buildApp(deps: Deps, options: AppOptions): Promise<App> {
     bodyLimit: deps.config.http.bodyLimit,
     trustProxy: deps.config.http.trustProxy,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setValidatorCompiler(createValidatorCompiler());
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
   app.addHook('onRequest', async (request, reply) => {

@@ -48,6 +48,12 @@ export const ConfigSchema = Type.Object({
     /** Login throttling window in seconds. @defaultValue 900 */
     failureWindowS: Type.Integer({ minimum: 1 }),
   }),
+  secrets: Type.Object({
+    /** Master key (32 bytes, base64) wrapping every secret's data key; required with a database URL. */
+    masterKey: Type.Optional(Type.String({ minLength: 1 })),
+    /** Older master keys still accepted for opening secrets during a rotation. */
+    previousMasterKeys: Type.Array(Type.String({ minLength: 1 })),
+  }),
   worker: Type.Object({
     /** Run-targets one worker process handles at once. @defaultValue 50 */
     concurrency: Type.Integer({ minimum: 1, maximum: 10000 }),
@@ -90,6 +96,8 @@ export const ENV_VARS: Record<string, { path: string; parse: Parser; secret?: bo
   OPSCONDUCTOR_LOGIN_MAX_FAILURES_PER_USER: { path: 'auth.maxFailuresPerUser', parse: 'int' },
   OPSCONDUCTOR_LOGIN_MAX_FAILURES_PER_IP: { path: 'auth.maxFailuresPerIp', parse: 'int' },
   OPSCONDUCTOR_LOGIN_FAILURE_WINDOW_S: { path: 'auth.failureWindowS', parse: 'int' },
+  OPSCONDUCTOR_MASTER_KEY: { path: 'secrets.masterKey', parse: 'string', secret: true },
+  OPSCONDUCTOR_MASTER_KEY_PREVIOUS: { path: 'secrets.previousMasterKeys', parse: 'list', secret: true },
   OPSCONDUCTOR_WORKER_CONCURRENCY: { path: 'worker.concurrency', parse: 'int' },
   OPSCONDUCTOR_LOG_LEVEL: { path: 'logLevel', parse: 'string' },
 };
@@ -116,6 +124,7 @@ function defaults(): Record<string, unknown> {
       maxFailuresPerIp: 100,
       failureWindowS: 900,
     },
+    secrets: { previousMasterKeys: [] },
     worker: { concurrency: 50 },
     logLevel: 'info',
   };

@@ -2,6 +2,8 @@
  * The composition root: builds every resource and service once from the config. The API, the
  * worker, the scheduler and the CLI all start from here. Resources are released LIFO.
  */
+import { randomBytes } from 'node:crypto';
+
 import { openDatabase, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import type { Db } from './db/schema.ts';
@@ -10,7 +12,10 @@ import type { Logger } from './logging.ts';
 import { type AuditService, createAuditRepo, createAuditService } from './modules/audit/index.ts';
 import { type AuthService, createAuthRepo, createAuthService, createTokenCodec } from './modules/auth/index.ts';
 import { createUsersRepo, createUsersService, type UsersService } from './modules/users/index.ts';
+import { createSecretSettings, type SecretSettings } from './secrets/secret-settings.ts';
+import { loadKeyring } from './secrets/keyring.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
+import type { Keyring } from './shared/crypto-box.ts';
 import { type Queue, startQueue } from './worker/queue.ts';
 
 /** Everything a process needs. */
@@ -20,6 +25,9 @@ export interface Deps {
   clock: Clock;
   database: Database;
   db: Db;
+  /** Master keys sealing every stored secret. */
+  keyring: Keyring;
+  secretSettings: SecretSettings;
   /** The background queue; absent in processes that do no background work (migrate, admin). */
   queue: Queue | undefined;
   audit: AuditService;
@@ -59,6 +67,8 @@ export async function createDeps(config: Config, options: DepsOptions): Promise<
     }
   };
   try {
+    // Before touching the database: a missing master key must stop the start first.
+    const keyring = loadKeyring(config);
     const database = options.database ?? (await openConfiguredDatabase(config, logger));
     if (!options.database) {
       releasers.push(() => database.close());
@@ -69,7 +79,8 @@ export async function createDeps(config: Config, options: DepsOptions): Promise<
     }
     const audit = createAuditService({ repo: createAuditRepo(db) });
     const authRepo = createAuthRepo(db);
-    const secret = config.auth.jwtSecret ?? (await authRepo.ensureJwtSecret());
+    const secretSettings = createSecretSettings(db, keyring);
+    const secret = config.auth.jwtSecret ?? (await secretSettings.getOrCreate('jwt_secret', () => randomBytes(48).toString('base64url')));
     const tokens = createTokenCodec(secret, { accessS: config.auth.accessTtlS, refreshS: config.auth.refreshTtlS });
     const auth = createAuthService({ db, repo: authRepo, tokens, audit, clock, logger, limits: config.auth });
     const users = createUsersService({ db, repo: createUsersRepo(db), audit, clock });
@@ -79,7 +90,7 @@ export async function createDeps(config: Config, options: DepsOptions): Promise<
       releasers.push(() => started.stop({ graceful: true, wait: true }));
       queue = started;
     }
-    return { config, logger, clock, database, db, queue, audit, auth, users, release };
+    return { config, logger, clock, database, db, keyring, secretSettings, queue, audit, auth, users, release };
   } catch (e) {
     await release();
     throw e;

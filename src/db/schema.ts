@@ -11,6 +11,7 @@ export interface SettingsTable {
   key: string;
   value: Json | null;
   secret_ciphertext: string | null;
+  key_id: string | null;
   updated_at: Timestamp;
 }
 
@@ -62,6 +63,58 @@ export interface AuditLogTable {
   details: Json<Record<string, unknown>>;
 }
 
+export interface CredentialsTable {
+  id: Generated<number>;
+  name: string;
+  type: string;
+  username: string | null;
+  domain: string | null;
+  auth: string | null;
+  description: Generated<string>;
+  secret_ciphertext: string;
+  key_id: string;
+  secret_fields: Generated<string[]>;
+  public_key_fingerprint: string | null;
+  certificate_info: Json<Record<string, unknown>> | null;
+  created_by: number | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface TargetsTable {
+  id: Generated<number>;
+  name: string;
+  host: string;
+  port: number;
+  os_type: string;
+  protocol: string;
+  use_tls: Generated<boolean>;
+  credential_id: number | null;
+  tags: Generated<string[]>;
+  description: Generated<string>;
+  status: Generated<string>;
+  last_checked_at: Date | null;
+  response_time_ms: number | null;
+  host_key_fingerprint: string | null;
+  created_by: number | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface TargetGroupsTable {
+  id: Generated<number>;
+  name: string;
+  description: Generated<string>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface TargetGroupMembersTable {
+  group_id: number;
+  target_id: number;
+  added_at: Timestamp;
+}
+
 /** Every table Kysely knows about. */
 export interface Schema {
   settings: SettingsTable;
@@ -70,6 +123,10 @@ export interface Schema {
   revoked_access_tokens: RevokedAccessTokensTable;
   login_failures: LoginFailuresTable;
   audit_log: AuditLogTable;
+  credentials: CredentialsTable;
+  targets: TargetsTable;
+  target_groups: TargetGroupsTable;
+  target_group_members: TargetGroupMembersTable;
 }
 
 /** The application's database handle. */
@@ -80,3 +137,6 @@ export type Queryable = Kysely<Schema> | Transaction<Schema>;
 export type UserRow = Selectable<UsersTable>;
 export type NewUserRow = Insertable<UsersTable>;
 export type AuditRow = Selectable<AuditLogTable>;
+export type CredentialRow = Selectable<CredentialsTable>;
+export type TargetRow = Selectable<TargetsTable>;
+export type TargetGroupRow = Selectable<TargetGroupsTable>;

@@ -21,7 +21,7 @@ export interface ErrorBody {
 
 function issueField(issue: SchemaIssue, context: string | undefined): string {
   const path = (issue.instancePath ?? '').split('/').filter(Boolean);
-  const extra = issue.params?.requiredProperties ?? issue.params?.additionalProperties ?? issue.params?.missingProperty;
+  const extra = issue.params?.requiredProperties ?? issue.params?.additionalProperties ?? issue.params?.additionalProperty ?? issue.params?.missingProperty;
   if (Array.isArray(extra) && extra.length > 0) {
     path.push(String(extra[0]));
   } else if (typeof extra === 'string') {
@@ -31,7 +31,7 @@ function issueField(issue: SchemaIssue, context: string | undefined): string {
 }
 
 function issueMessage(issue: SchemaIssue): string {
-  if (issue.params?.additionalProperties) {
+  if (issue.params?.additionalProperties || issue.params?.additionalProperty) {
     return 'is not a known field';
   }
   if (issue.params?.requiredProperties || issue.params?.missingProperty) {

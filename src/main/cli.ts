@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 
 import { ConfigError, type ConfigOverrides } from '../config.ts';
 import { DataDirLockedError } from '../db/data-dir-lock.ts';
+import { MasterKeyError } from '../secrets/keyring.ts';
 import { parseServiceList } from '../services.ts';
 import { VERSION } from '../version.ts';
 import { runMigrate, runResetPassword } from './admin.ts';
@@ -78,7 +79,7 @@ function buildCli(): Command {
 
 /** Errors whose message is the whole story (no stack trace for the operator). */
 function isOperatorError(e: unknown): e is Error {
-  return e instanceof ConfigError || e instanceof DataDirLockedError || (e instanceof Error && /^(Unknown service|The password|User .* not found)/.test(e.message));
+  return e instanceof ConfigError || e instanceof DataDirLockedError || e instanceof MasterKeyError || (e instanceof Error && /^(Unknown service|The password|User .* not found)/.test(e.message));
 }
 
 buildCli()

@@ -1,10 +1,8 @@
 /**
- * SQL for authentication: refresh tokens, revoked access tokens, login failures, the JWT secret
- * setting, and the read-only user lookups login and token checks need (auth is the authority on
- * credentials; the users module owns every write to `users`).
+ * SQL for authentication: refresh tokens, revoked access tokens, login failures, and the
+ * read-only user lookups login and token checks need (auth is the authority on credentials; the
+ * users module owns every write to `users`).
  */
-import { randomBytes } from 'node:crypto';
-
 import { sql } from 'kysely';
 
 import type { Queryable } from '../../db/schema.ts';
@@ -109,18 +107,6 @@ export function createAuthRepo(db: Queryable) {
         .where((eb) => eb.or([eb('username', '=', username.toLowerCase()), eb('ip', '=', ip)]))
         .executeTakeFirstOrThrow();
       return { byUser: row.by_user, oldestUser: row.oldest_user, byIp: row.by_ip, oldestIp: row.oldest_ip };
-    },
-
-    /** The stored JWT secret, created on first call (every process agrees on one). */
-    async ensureJwtSecret(): Promise<string> {
-      const candidate = randomBytes(48).toString('base64url');
-      await db
-        .insertInto('settings')
-        .values({ key: 'jwt_secret', value: JSON.stringify(candidate) })
-        .onConflict((oc) => oc.column('key').doNothing())
-        .execute();
-      const row = await db.selectFrom('settings').select('value').where('key', '=', 'jwt_secret').executeTakeFirstOrThrow();
-      return String(row.value);
     },
   };
 }

@@ -143,7 +143,7 @@ export function createUsersService(deps: { db: Db; repo: UsersRepo; audit: Audit
       }
       const chosen = password ?? generatePassword();
       try {
-        const user = await repo.insert({ username: 'admin', email: 'admin@localhost', password_hash: await hashPassword(chosen), role: Roles.admin });
+        const user = await repo.insert({ username: 'admin', email: 'admin@localhost.localdomain', password_hash: await hashPassword(chosen), role: Roles.admin });
         await audit.record('system', 'user.create', { type: 'user', id: user.id }, { username: 'admin', role: 'admin', initial: true });
       } catch (e) {
         if (e instanceof ConflictError) {

@@ -1,0 +1,131 @@
+/**
+ * SSH transport (ssh2): connect with host-key pinning, run commands. No database, no domain
+ * types: the caller passes the pinned fingerprint and persists a first-seen one (trust on first
+ * use). A key that differs from the pinned one aborts the handshake before any credential is sent.
+ */
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+
+import { sshFingerprint } from '../shared/ssh-fingerprint.ts';
+
+/** How a connection attempt failed. */
+export type SshFailureKind = 'offline' | 'auth_failed' | 'host_key_mismatch';
+
+/** A failed connection, classified. */
+export class SshConnectError extends Error {
+  constructor(
+    readonly kind: SshFailureKind,
+    message: string,
+    /** The fingerprint the server presented, when the handshake got that far. */
+    readonly presentedHostKey?: string,
+  ) {
+    super(message);
+    this.name = 'SshConnectError';
+  }
+}
+
+/** Where and how to connect. */
+export interface SshConnectOptions {
+  host: string;
+  port: number;
+  username: string;
+  password?: string;
+  privateKey?: string;
+  passphrase?: string;
+  /** The pinned host key fingerprint; null on first use. */
+  expectedHostKey: string | null;
+  /** Handshake + authentication deadline. @defaultValue 15000 */
+  readyTimeoutMs?: number;
+}
+
+/** Result of one command. */
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+  signal: string | null;
+}
+
+/** An authenticated connection. */
+export interface SshConnection {
+  /** The server's host key fingerprint (SHA256:…), for pinning on first use. */
+  hostKey: string;
+  exec(command: string, options?: { timeoutMs?: number }): Promise<ExecResult>;
+  close(): void;
+}
+
+function classify(err: Error & { level?: string; code?: string }, mismatch: boolean, presented: string | undefined): SshConnectError {
+  if (mismatch) {
+    return new SshConnectError('host_key_mismatch', `The host key changed (now ${presented}); refusing to authenticate. Reset the pinned key if the change is expected.`, presented);
+  }
+  if (err.level === 'client-authentication') {
+    return new SshConnectError('auth_failed', 'Authentication failed: the server rejected the credential', presented);
+  }
+  return new SshConnectError('offline', `Could not connect: ${err.code ?? err.message}`, presented);
+}
+
+/** Opens an authenticated connection or throws {@link SshConnectError}. */
+export function connectSsh(options: SshConnectOptions): Promise<SshConnection> {
+  return new Promise((resolve, reject) => {
+    const client = new Client();
+    let presented: string | undefined;
+    let mismatch = false;
+    const config: ConnectConfig = {
+      host: options.host,
+      port: options.port,
+      username: options.username,
+      password: options.password,
+      privateKey: options.privateKey,
+      passphrase: options.passphrase,
+      readyTimeout: options.readyTimeoutMs ?? 15_000,
+      tryKeyboard: false,
+      hostVerifier: (key: Buffer) => {
+        presented = sshFingerprint(key);
+        mismatch = options.expectedHostKey !== null && options.expectedHostKey !== presented;
+        return !mismatch;
+      },
+    };
+    client.once('ready', () => resolve(wrap(client, presented ?? '')));
+    client.once('error', (err) => {
+      client.end();
+      reject(classify(err, mismatch, presented));
+    });
+    client.connect(config);
+  });
+}
+
+function collect(channel: ClientChannel, timeoutMs: number | undefined): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let exitCode: number | null = null;
+    let signal: string | null = null;
+    const timer = timeoutMs
+      ? setTimeout(() => {
+          signal = 'TIMEOUT';
+          channel.signal('KILL');
+          channel.close();
+        }, timeoutMs)
+      : undefined;
+    channel.on('data', (chunk: Buffer) => out.push(chunk));
+    channel.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    channel.on('exit', (code: number | null, sig?: string) => {
+      exitCode = code;
+      signal = sig ?? signal;
+    });
+    channel.on('close', () => {
+      clearTimeout(timer);
+      resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode, signal });
+    });
+  });
+}
+
+function wrap(client: Client, hostKey: string): SshConnection {
+  return {
+    hostKey,
+    exec: (command, options = {}) =>
+      new Promise((resolve, reject) => {
+        client.exec(command, (err, channel) => (err ? reject(err) : resolve(collect(channel, options.timeoutMs))));
+      }),
+    close: () => client.end(),
+  };
+}

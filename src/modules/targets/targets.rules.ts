@@ -1,0 +1,49 @@
+/** Pure rules for targets: host syntax, default ports, which credential types fit which protocol. */
+import { isIP } from 'node:net';
+
+import { ValidationError } from '../../errors.ts';
+import type { CredentialType } from '../credentials/index.ts';
+import type { Protocol } from './targets.schemas.ts';
+
+const DNS_NAME = /^(?=.{1,253}\.?$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
+
+/** Normalises and checks a host: an IPv4/IPv6 address (brackets dropped) or a DNS name. */
+export function checkHost(host: string): string {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (isIP(bare) || DNS_NAME.test(bare)) {
+    return bare;
+  }
+  throw new ValidationError('host must be an IPv4/IPv6 address or a DNS name', 'host');
+}
+
+/** The protocol's standard port. */
+export function defaultPort(protocol: Protocol, useTls: boolean): number {
+  switch (protocol) {
+    case 'ssh':
+      return 22;
+    case 'winrm':
+      return useTls ? 5986 : 5985;
+    case 'http':
+      return useTls ? 443 : 80;
+  }
+}
+
+const COMPATIBLE: Record<Protocol, CredentialType[]> = {
+  ssh: ['ssh', 'password'],
+  winrm: ['winrm', 'password'],
+  http: ['api_token', 'password', 'certificate'],
+};
+
+/** Throws a 400 on `credential_id` when a credential of `type` cannot be used over `protocol`. */
+export function checkCredentialFits(protocol: Protocol, type: CredentialType): void {
+  if (!COMPATIBLE[protocol].includes(type)) {
+    throw new ValidationError(`credential_id: a ${type} credential cannot be used for ${protocol} (use ${COMPATIBLE[protocol].join(' or ')})`, 'credential_id');
+  }
+}
+
+/** Throws a 400 on `use_tls` for protocols where it means nothing. */
+export function checkTls(protocol: Protocol, useTls: boolean): void {
+  if (useTls && protocol === 'ssh') {
+    throw new ValidationError('use_tls applies to winrm and http targets only', 'use_tls');
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Secret settings (the generated JWT secret, SMTP password, …): sealed under the master keyring
+ * in `settings.secret_ciphertext`, never stored in plain text.
+ */
+import type { Queryable } from '../db/schema.ts';
+import { type Keyring, open, rewrap, seal } from '../shared/crypto-box.ts';
+
+const context = (key: string) => `setting:${key}`;
+
+/** Builds the store over `db` and `keyring`. */
+export function createSecretSettings(db: Queryable, keyring: Keyring) {
+  async function get<T>(key: string): Promise<T | undefined> {
+    const row = await db.selectFrom('settings').select('secret_ciphertext').where('key', '=', key).executeTakeFirst();
+    return row?.secret_ciphertext ? open<T>(keyring, row.secret_ciphertext, context(key)) : undefined;
+  }
+
+  return {
+    get,
+
+    async set(key: string, value: unknown, q: Queryable = db): Promise<void> {
+      const sealed = seal(keyring, value, context(key));
+      await q
+        .insertInto('settings')
+        .values({ key, secret_ciphertext: sealed.envelope, key_id: sealed.keyId })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ secret_ciphertext: sealed.envelope, key_id: sealed.keyId, updated_at: new Date() }))
+        .execute();
+    },
+
+    /** The stored value, or `make()` stored first; concurrent first callers agree on one value. */
+    async getOrCreate<T>(key: string, make: () => T): Promise<T> {
+      const sealed = seal(keyring, make(), context(key));
+      await db
+        .insertInto('settings')
+        .values({ key, secret_ciphertext: sealed.envelope, key_id: sealed.keyId })
+        .onConflict((oc) => oc.column('key').doNothing())
+        .execute();
+      return (await get<T>(key)) as T;
+    },
+
+    /** Re-wraps every secret setting not yet under the current master key; returns how many. */
+    async rewrapAll(): Promise<number> {
+      const rows = await db
+        .selectFrom('settings')
+        .select(['key', 'secret_ciphertext'])
+        .where('secret_ciphertext', 'is not', null)
+        .where((eb) => eb.or([eb('key_id', 'is', null), eb('key_id', '!=', keyring.current.id)]))
+        .execute();
+      for (const row of rows) {
+        const next = rewrap(keyring, row.secret_ciphertext as string);
+        await db.updateTable('settings').set({ secret_ciphertext: next.envelope, key_id: next.keyId }).where('key', '=', row.key).execute();
+      }
+      return rows.length;
+    },
+  };
+}
+
+/** The secret settings store. */
+export type SecretSettings = ReturnType<typeof createSecretSettings>;
