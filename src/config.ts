@@ -53,6 +53,8 @@ export const ConfigSchema = Type.Object({
     masterKey: Type.Optional(Type.String({ minLength: 1 })),
     /** Older master keys still accepted for opening secrets during a rotation. */
     previousMasterKeys: Type.Array(Type.String({ minLength: 1 })),
+    /** Target of `admin rotate-master-key` when keys come from the environment. */
+    newMasterKey: Type.Optional(Type.String({ minLength: 1 })),
   }),
   worker: Type.Object({
     /** Run-targets one worker process handles at once. @defaultValue 50 */
@@ -98,6 +100,7 @@ export const ENV_VARS: Record<string, { path: string; parse: Parser; secret?: bo
   OPSCONDUCTOR_LOGIN_FAILURE_WINDOW_S: { path: 'auth.failureWindowS', parse: 'int' },
   OPSCONDUCTOR_MASTER_KEY: { path: 'secrets.masterKey', parse: 'string', secret: true },
   OPSCONDUCTOR_MASTER_KEY_PREVIOUS: { path: 'secrets.previousMasterKeys', parse: 'list', secret: true },
+  OPSCONDUCTOR_NEW_MASTER_KEY: { path: 'secrets.newMasterKey', parse: 'string', secret: true },
   OPSCONDUCTOR_WORKER_CONCURRENCY: { path: 'worker.concurrency', parse: 'int' },
   OPSCONDUCTOR_LOG_LEVEL: { path: 'logLevel', parse: 'string' },
 };

@@ -11,6 +11,18 @@ import type { Config } from './config.ts';
 import type { Logger } from './logging.ts';
 import { type AuditService, createAuditRepo, createAuditService } from './modules/audit/index.ts';
 import { type AuthService, createAuthRepo, createAuthService, createTokenCodec } from './modules/auth/index.ts';
+import { createCredentialsRepo, createCredentialsService, type CredentialsService } from './modules/credentials/index.ts';
+import {
+  createCredentialReferences,
+  createGroupsRepo,
+  createGroupsService,
+  createTargetConnector,
+  createTargetsRepo,
+  createTargetsService,
+  type GroupsService,
+  type TargetConnector,
+  type TargetsService,
+} from './modules/targets/index.ts';
 import { createUsersRepo, createUsersService, type UsersService } from './modules/users/index.ts';
 import { createSecretSettings, type SecretSettings } from './secrets/secret-settings.ts';
 import { loadKeyring } from './secrets/keyring.ts';
@@ -33,6 +45,10 @@ export interface Deps {
   audit: AuditService;
   auth: AuthService;
   users: UsersService;
+  credentials: CredentialsService;
+  targets: TargetsService;
+  groups: GroupsService;
+  targetConnector: TargetConnector;
   /** Releases every resource, last acquired first. */
   release(): Promise<void>;
 }
@@ -47,6 +63,8 @@ export interface DepsOptions {
   migrate?: boolean;
   /** Start the pg-boss queue (default true). */
   queue?: boolean;
+  /** Use this keyring instead of the configured one (key rotation). */
+  keyring?: Keyring;
 }
 
 /** Opens the database from config: PostgreSQL with a URL, otherwise embedded PGlite. */
@@ -54,6 +72,26 @@ export function openConfiguredDatabase(config: Config, logger: Logger): Promise<
   return config.db.url
     ? openDatabase({ kind: 'postgres', url: config.db.url, poolMax: config.db.poolMax, onError: (err) => logger.warn({ err }, 'idle database connection lost') })
     : openDatabase({ kind: 'pglite', dataDir: config.dataDir });
+}
+
+/** The domain services every process shares. */
+type Modules = Pick<Deps, 'secretSettings' | 'audit' | 'auth' | 'users' | 'credentials' | 'targets' | 'groups' | 'targetConnector'>;
+
+/** Wires the modules over an open database; each gets only what it needs. */
+async function createModules(config: Config, db: Db, keyring: Keyring, clock: Clock, logger: Logger): Promise<Modules> {
+  const audit = createAuditService({ repo: createAuditRepo(db) });
+  const secretSettings = createSecretSettings(db, keyring);
+  const secret = config.auth.jwtSecret ?? (await secretSettings.getOrCreate('jwt_secret', () => randomBytes(48).toString('base64url')));
+  const tokens = createTokenCodec(secret, { accessS: config.auth.accessTtlS, refreshS: config.auth.refreshTtlS });
+  const auth = createAuthService({ db, repo: createAuthRepo(db), tokens, audit, clock, logger, limits: config.auth });
+  const users = createUsersService({ db, repo: createUsersRepo(db), audit, clock });
+  const credentials = createCredentialsService({ db, repo: createCredentialsRepo(db), keyring, audit, clock, references: createCredentialReferences(db) });
+  const targetsRepo = createTargetsRepo(db);
+  const groupsRepo = createGroupsRepo(db);
+  const targets = createTargetsService({ db, repo: targetsRepo, groups: groupsRepo, credentials, audit, clock });
+  const groups = createGroupsService({ db, repo: groupsRepo, targets: targetsRepo, audit, clock });
+  const targetConnector = createTargetConnector({ repo: targetsRepo, credentials, audit, clock });
+  return { secretSettings, audit, auth, users, credentials, targets, groups, targetConnector };
 }
 
 /** Builds all dependencies; on failure releases what was already acquired. */
@@ -68,29 +106,22 @@ export async function createDeps(config: Config, options: DepsOptions): Promise<
   };
   try {
     // Before touching the database: a missing master key must stop the start first.
-    const keyring = loadKeyring(config);
+    const keyring = options.keyring ?? loadKeyring(config);
     const database = options.database ?? (await openConfiguredDatabase(config, logger));
     if (!options.database) {
       releasers.push(() => database.close());
     }
-    const { db } = database;
     if (options.migrate !== false) {
-      await migrate(db);
+      await migrate(database.db);
     }
-    const audit = createAuditService({ repo: createAuditRepo(db) });
-    const authRepo = createAuthRepo(db);
-    const secretSettings = createSecretSettings(db, keyring);
-    const secret = config.auth.jwtSecret ?? (await secretSettings.getOrCreate('jwt_secret', () => randomBytes(48).toString('base64url')));
-    const tokens = createTokenCodec(secret, { accessS: config.auth.accessTtlS, refreshS: config.auth.refreshTtlS });
-    const auth = createAuthService({ db, repo: authRepo, tokens, audit, clock, logger, limits: config.auth });
-    const users = createUsersService({ db, repo: createUsersRepo(db), audit, clock });
+    const modules = await createModules(config, database.db, keyring, clock, logger);
     let queue: Queue | undefined;
     if (options.queue !== false) {
       const started = await startQueue(database, logger);
       releasers.push(() => started.stop({ graceful: true, wait: true }));
       queue = started;
     }
-    return { config, logger, clock, database, db, keyring, secretSettings, queue, audit, auth, users, release };
+    return { config, logger, clock, database, db: database.db, keyring, queue, ...modules, release };
   } catch (e) {
     await release();
     throw e;

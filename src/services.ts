@@ -6,6 +6,8 @@ import type { Deps } from './deps.ts';
 import type { App } from './http/types.ts';
 import { auditRoutes } from './modules/audit/index.ts';
 import { authRoutes } from './modules/auth/index.ts';
+import { credentialsRoutes } from './modules/credentials/index.ts';
+import { targetGroupsRoutes, targetsRoutes } from './modules/targets/index.ts';
 import { usersRoutes } from './modules/users/index.ts';
 
 /** Service name → offset from the gateway port (guide: 3001 auth … 3011 step libraries). */
@@ -34,8 +36,11 @@ const SERVICE_ROUTES: Record<ServiceName, (app: App, deps: Deps) => void> = {
     auditRoutes(app, deps);
   },
   users: (app, deps) => usersRoutes(app, deps),
-  credentials: () => {},
-  targets: () => {},
+  credentials: (app, deps) => credentialsRoutes(app, deps),
+  targets: (app, deps) => {
+    targetsRoutes(app, deps);
+    targetGroupsRoutes(app, deps);
+  },
   jobs: () => {},
   executor: () => {},
   scheduler: () => {},

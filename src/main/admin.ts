@@ -1,5 +1,6 @@
 /** `opsconductor migrate` and `opsconductor admin …` one-shot commands. */
 import type { Config } from '../config.ts';
+import { planRotation, rotate } from '../secrets/rotation.ts';
 import { generatePassword } from '../shared/passwords.ts';
 import { bootProcess } from './process.ts';
 
@@ -28,6 +29,19 @@ export async function runResetPassword(config: Config, username: string, fromStd
   try {
     await deps.users.resetPassword(username, password);
     process.stdout.write(fromStdin ? `Password of ${username} changed.\n` : `New password of ${username}: ${password}\n`);
+  } finally {
+    await deps.release();
+  }
+}
+
+/** Re-wraps every secret under a new master key (embedded: generated; otherwise OPSCONDUCTOR_NEW_MASTER_KEY). */
+export async function runRotateMasterKey(config: Config): Promise<void> {
+  const plan = planRotation(config);
+  const { deps, logger } = await bootProcess(config, 'admin', { queue: false, keyring: plan.keyring });
+  try {
+    const changed = await rotate(plan, [deps.credentials, deps.secretSettings]);
+    logger.info({ changed, key_id: plan.keyring.current.id }, 'master key rotated');
+    process.stdout.write(`Re-wrapped ${changed} secret(s). ${plan.instructions}\n`);
   } finally {
     await deps.release();
   }

@@ -6,7 +6,7 @@ import { DataDirLockedError } from '../db/data-dir-lock.ts';
 import { MasterKeyError } from '../secrets/keyring.ts';
 import { parseServiceList } from '../services.ts';
 import { VERSION } from '../version.ts';
-import { runMigrate, runResetPassword } from './admin.ts';
+import { runMigrate, runResetPassword, runRotateMasterKey } from './admin.ts';
 import { runBackground } from './background.ts';
 import { configFrom } from './process.ts';
 import { runApi } from './start.ts';
@@ -74,6 +74,9 @@ function buildCli(): Command {
     .action((username: string, flags: Flags & { passwordStdin?: boolean }) =>
       runResetPassword(configFrom(overrides(flags)), username, Boolean(flags.passwordStdin)),
     );
+  withDatabaseOptions(admin.command('rotate-master-key').description('re-wrap every stored secret under a new master key (safe to re-run after an interruption)')).action(
+    (flags: Flags) => runRotateMasterKey(configFrom(overrides(flags))),
+  );
   return program;
 }
 

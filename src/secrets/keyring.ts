@@ -4,7 +4,7 @@
  * (generated on first start, mode 0600) with `master.key.next`/`master.key.previous` left by
  * `opsconductor admin rotate-master-key`. With a database URL and no key, start refuses.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Config } from '../config.ts';
@@ -27,7 +27,8 @@ export function keyFiles(dataDir: string) {
   };
 }
 
-function parseNamed(name: string, value: string): MasterKey {
+/** Parses a key, naming its source in the error. */
+export function parseNamed(name: string, value: string): MasterKey {
   try {
     return parseMasterKey(value);
   } catch (e) {
@@ -64,6 +65,10 @@ export function loadKeyring(config: Config): Keyring {
     );
   }
   const files = keyFiles(config.dataDir);
+  if (!existsSync(files.current) && existsSync(files.next) && existsSync(files.previous)) {
+    // A rotation was interrupted between its two renames: finish promoting the new key.
+    renameSync(files.next, files.current);
+  }
   const current = ensureKeyFile(files.current, config.dataDir);
   const extra = [readKeyFile(files.previous), readKeyFile(files.next)].filter((k): k is MasterKey => k !== undefined);
   return createKeyring(current, [...previous, ...extra]);

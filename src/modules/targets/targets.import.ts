@@ -45,7 +45,7 @@ function csvValue(column: (typeof CSV_COLUMNS)[number], raw: string): unknown {
 }
 
 /** Turns CSV text into `{ line, row }` objects; a bad header is a 400 naming the column. */
-export function rowsFromCsv(text: string): Array<{ line: number; row: Record<string, unknown> }> {
+export function rowsFromCsv(text: string): Array<{ line: number; row: Record<string, unknown>; error?: ImportReport['errors'][number] }> {
   let records;
   try {
     records = parseCsv(text);
@@ -62,6 +62,11 @@ export function rowsFromCsv(text: string): Array<{ line: number; row: Record<str
     throw new ValidationError(`unknown CSV column "${unknown}"; expected ${CSV_COLUMNS.join(',')}`, unknown || 'body');
   }
   return data.map(({ line, fields }) => {
+    if (fields.length > columns.length) {
+      // Most likely an unquoted comma shifted the fields: refuse the row rather than guess.
+      const field = `column_${columns.length + 1}`;
+      return { line, row: {}, error: { line, field, message: `${field}: the line has ${fields.length} fields but the header names ${columns.length}` } };
+    }
     const row: Record<string, unknown> = {};
     columns.forEach((column, i) => {
       const value = csvValue(column as (typeof CSV_COLUMNS)[number], fields[i] ?? '');
@@ -90,7 +95,11 @@ export async function importTargets(targets: TargetsService, actor: Actor, body:
     throw new ValidationError(`body: at most ${MAX_IMPORT_ROWS} rows per import`, 'body');
   }
   const report: ImportReport = { created: 0, skipped: 0, errors: [], target_ids: [] };
-  for (const { line, row } of rows) {
+  for (const { line, row, error } of rows as ReturnType<typeof rowsFromCsv>) {
+    if (error) {
+      report.errors.push(error);
+      continue;
+    }
     if (!checkRow.Check(row)) {
       const failure = validationFailure(checkRow.Errors(row), 'row');
       report.errors.push({ line, message: failure.message, field: failure.field });

@@ -9,8 +9,14 @@ const DNS_NAME = /^(?=.{1,253}\.?$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?
 
 /** Normalises and checks a host: an IPv4/IPv6 address (brackets dropped) or a DNS name. */
 export function checkHost(host: string): string {
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (isIP(bare) || DNS_NAME.test(bare)) {
+  const bracketed = host.startsWith('[') && host.endsWith(']');
+  const bare = bracketed ? host.slice(1, -1) : host;
+  if (bracketed ? isIP(bare) === 6 : isIP(bare) !== 0) {
+    return bare;
+  }
+  // A name whose last label is all digits is a mistyped address (10.0.0.256), not a DNS name (RFC 3696 §2).
+  const lastLabel = bare.replace(/\.$/, '').split('.').pop() ?? '';
+  if (!bracketed && DNS_NAME.test(bare) && !/^\d+$/.test(lastLabel)) {
     return bare;
   }
   throw new ValidationError('host must be an IPv4/IPv6 address or a DNS name', 'host');

@@ -66,7 +66,8 @@ export function createTargetsService(deps: { db: Db; repo: TargetsRepo; groups: 
     async update(actor: Actor, id: number, input: TargetUpdateBody): Promise<TargetWithGroups> {
       const current = await getRow(id);
       const protocol = input.protocol ?? current.protocol;
-      const useTls = input.use_tls ?? current.use_tls;
+      // TLS means nothing over ssh: switching to ssh drops it unless the caller says otherwise.
+      const useTls = input.use_tls ?? (protocol === 'ssh' ? false : current.use_tls);
       // Moving to another protocol without a port moves to that protocol's standard port.
       const keptPort = current.port === defaultPort(current.protocol as Protocol, current.use_tls) ? undefined : current.port;
       const write = await validate({
@@ -101,8 +102,10 @@ export function createTargetsService(deps: { db: Db; repo: TargetsRepo; groups: 
     /** Forgets the pinned SSH host key so the next connection pins the new one. */
     async resetHostKey(actor: Actor, id: number): Promise<TargetWithGroups> {
       const current = await getRow(id);
-      await repo.update(id, { host_key_fingerprint: null, status: 'unknown' }, clock.now());
-      await audit.record(actor, 'target.host_key_reset', { type: 'target', id }, { previous_fingerprint: current.host_key_fingerprint });
+      await db.transaction().execute(async (tx) => {
+        await repo.update(id, { host_key_fingerprint: null, status: 'unknown' }, clock.now(), tx);
+        await audit.record(actor, 'target.host_key_reset', { type: 'target', id }, { previous_fingerprint: current.host_key_fingerprint }, tx);
+      });
       return getRow(id);
     },
 
