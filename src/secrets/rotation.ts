@@ -34,7 +34,8 @@ export function planRotation(config: Config): RotationPlan {
       finish: () => {},
       instructions:
         `Every secret is now wrapped by the new key (${next.id}). Set OPSCONDUCTOR_MASTER_KEY to the new key on every process, ` +
-        'keep the old one in OPSCONDUCTOR_MASTER_KEY_PREVIOUS until all processes have restarted, then run this command once more.',
+        'keep the old one in OPSCONDUCTOR_MASTER_KEY_PREVIOUS until all processes have restarted, then run this command once more ' +
+        '(with OPSCONDUCTOR_NEW_MASTER_KEY still set to the new key) to re-wrap anything written in between.',
     };
   }
   if (config.db.url || config.secrets.masterKey) {

@@ -37,19 +37,35 @@ export function createSecretSettings(db: Queryable, keyring: Keyring) {
       return (await get<T>(key)) as T;
     },
 
-    /** Re-wraps every secret setting not yet under the current master key; returns how many. */
+    /**
+     * Re-wraps every secret setting not yet under the current master key; returns how many.
+     * Each write is conditional on the envelope read, so a value changed meanwhile is never
+     * overwritten with the old one (it is picked up again on the next pass instead).
+     */
     async rewrapAll(): Promise<number> {
-      const rows = await db
-        .selectFrom('settings')
-        .select(['key', 'secret_ciphertext'])
-        .where('secret_ciphertext', 'is not', null)
-        .where((eb) => eb.or([eb('key_id', 'is', null), eb('key_id', '!=', keyring.current.id)]))
-        .execute();
-      for (const row of rows) {
-        const next = rewrap(keyring, row.secret_ciphertext as string);
-        await db.updateTable('settings').set({ secret_ciphertext: next.envelope, key_id: next.keyId }).where('key', '=', row.key).execute();
+      let changed = 0;
+      for (;;) {
+        const rows = await db
+          .selectFrom('settings')
+          .select(['key', 'secret_ciphertext'])
+          .where('secret_ciphertext', 'is not', null)
+          .where((eb) => eb.or([eb('key_id', 'is', null), eb('key_id', '!=', keyring.current.id)]))
+          .execute();
+        if (rows.length === 0) {
+          return changed;
+        }
+        for (const row of rows) {
+          const previous = row.secret_ciphertext as string;
+          const next = rewrap(keyring, previous);
+          await db
+            .updateTable('settings')
+            .set({ secret_ciphertext: next.envelope, key_id: next.keyId })
+            .where('key', '=', row.key)
+            .where('secret_ciphertext', '=', previous)
+            .execute();
+          changed++;
+        }
       }
-      return rows.length;
     },
   };
 }
