@@ -59,6 +59,16 @@ export const ConfigSchema = Type.Object({
   worker: Type.Object({
     /** Run-targets one worker process handles at once. @defaultValue 50 */
     concurrency: Type.Integer({ minimum: 1, maximum: 10000 }),
+    /** Seconds a worker's claim on a run-target lasts without renewal. @defaultValue 30 */
+    leaseS: Type.Integer({ minimum: 2, maximum: 3600 }),
+    /** Output kept per step per target (stdout and stderr each). @defaultValue 1 MiB */
+    maxOutputBytes: Type.Integer({ minimum: 1024 }),
+  }),
+  files: Type.Object({
+    /** The file store for sftp steps and /files; default DATA_DIR/files. */
+    dir: Type.Optional(Type.String({ minLength: 1 })),
+    /** Largest file accepted by PUT /files. @defaultValue 100 MiB */
+    maxUploadBytes: Type.Integer({ minimum: 1 }),
   }),
   /** pino level. @defaultValue info */
   logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -102,6 +112,10 @@ export const ENV_VARS: Record<string, { path: string; parse: Parser; secret?: bo
   OPSCONDUCTOR_MASTER_KEY_PREVIOUS: { path: 'secrets.previousMasterKeys', parse: 'list', secret: true },
   OPSCONDUCTOR_NEW_MASTER_KEY: { path: 'secrets.newMasterKey', parse: 'string', secret: true },
   OPSCONDUCTOR_WORKER_CONCURRENCY: { path: 'worker.concurrency', parse: 'int' },
+  OPSCONDUCTOR_LEASE_S: { path: 'worker.leaseS', parse: 'int' },
+  OPSCONDUCTOR_MAX_OUTPUT_BYTES: { path: 'worker.maxOutputBytes', parse: 'int' },
+  OPSCONDUCTOR_FILES_DIR: { path: 'files.dir', parse: 'string' },
+  OPSCONDUCTOR_MAX_UPLOAD_BYTES: { path: 'files.maxUploadBytes', parse: 'int' },
   OPSCONDUCTOR_LOG_LEVEL: { path: 'logLevel', parse: 'string' },
 };
 
@@ -128,7 +142,8 @@ function defaults(): Record<string, unknown> {
       failureWindowS: 900,
     },
     secrets: { previousMasterKeys: [] },
-    worker: { concurrency: 50 },
+    worker: { concurrency: 50, leaseS: 30, maxOutputBytes: 1024 * 1024 },
+    files: { maxUploadBytes: 100 * 1024 * 1024 },
     logLevel: 'info',
   };
 }

@@ -23,10 +23,13 @@ import {
   type TargetConnector,
   type TargetsService,
 } from './modules/targets/index.ts';
+import { createJobsRepo, createJobsService, type JobsService } from './modules/jobs/index.ts';
+import { createRunEvents, createRunsRepo, createRunsService, type RunEvents, type RunsRepo, type RunsService } from './modules/runs/index.ts';
 import { createUsersRepo, createUsersService, type UsersService } from './modules/users/index.ts';
 import { createSecretSettings, type SecretSettings } from './secrets/secret-settings.ts';
 import { loadKeyring } from './secrets/keyring.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
+import { createTemplateEngine, type TemplateEngine } from './shared/templating.ts';
 import type { Keyring } from './shared/crypto-box.ts';
 import { type Queue, startQueue } from './worker/queue.ts';
 
@@ -49,6 +52,11 @@ export interface Deps {
   targets: TargetsService;
   groups: GroupsService;
   targetConnector: TargetConnector;
+  jobs: JobsService;
+  templates: TemplateEngine;
+  runsRepo: RunsRepo;
+  runEvents: RunEvents;
+  runs: RunsService;
   /** Releases every resource, last acquired first. */
   release(): Promise<void>;
 }
@@ -75,10 +83,11 @@ export function openConfiguredDatabase(config: Config, logger: Logger): Promise<
 }
 
 /** The domain services every process shares. */
-type Modules = Pick<Deps, 'secretSettings' | 'audit' | 'auth' | 'users' | 'credentials' | 'targets' | 'groups' | 'targetConnector'>;
+type Modules = Pick<Deps, 'secretSettings' | 'audit' | 'auth' | 'users' | 'credentials' | 'targets' | 'groups' | 'targetConnector' | 'jobs' | 'templates' | 'runsRepo' | 'runEvents' | 'runs'>;
 
 /** Wires the modules over an open database; each gets only what it needs. */
-async function createModules(config: Config, db: Db, keyring: Keyring, clock: Clock, logger: Logger): Promise<Modules> {
+async function createModules(config: Config, database: Database, keyring: Keyring, queue: Queue | undefined, clock: Clock, logger: Logger): Promise<Modules> {
+  const { db } = database;
   const audit = createAuditService({ repo: createAuditRepo(db) });
   const secretSettings = createSecretSettings(db, keyring);
   const secret = config.auth.jwtSecret ?? (await secretSettings.getOrCreate('jwt_secret', () => randomBytes(48).toString('base64url')));
@@ -91,7 +100,13 @@ async function createModules(config: Config, db: Db, keyring: Keyring, clock: Cl
   const targets = createTargetsService({ db, repo: targetsRepo, groups: groupsRepo, credentials, audit, clock });
   const groups = createGroupsService({ db, repo: groupsRepo, targets: targetsRepo, audit, clock });
   const targetConnector = createTargetConnector({ repo: targetsRepo, credentials, audit, clock });
-  return { secretSettings, audit, auth, users, credentials, targets, groups, targetConnector };
+  const templates = createTemplateEngine();
+  const jobsRepo = createJobsRepo(db);
+  const jobs = createJobsService({ db, repo: jobsRepo, credentials, audit, clock, templates });
+  const runsRepo = createRunsRepo(db);
+  const runEvents = createRunEvents({ repo: runsRepo, database, logger });
+  const runs = createRunsService({ db, repo: runsRepo, findJob: (id) => jobsRepo.findById(id), targets, groups, keyring, queue, events: runEvents, audit, clock });
+  return { secretSettings, audit, auth, users, credentials, targets, groups, targetConnector, jobs, templates, runsRepo, runEvents, runs };
 }
 
 /** Builds all dependencies; on failure releases what was already acquired. */
@@ -114,13 +129,14 @@ export async function createDeps(config: Config, options: DepsOptions): Promise<
     if (options.migrate !== false) {
       await migrate(database.db);
     }
-    const modules = await createModules(config, database.db, keyring, clock, logger);
     let queue: Queue | undefined;
     if (options.queue !== false) {
       const started = await startQueue(database, logger);
       releasers.push(() => started.stop({ graceful: true, wait: true }));
       queue = started;
     }
+    const modules = await createModules(config, database, keyring, queue, clock, logger);
+    releasers.push(() => modules.runEvents.flush());
     return { config, logger, clock, database, db: database.db, keyring, queue, ...modules, release };
   } catch (e) {
     await release();

@@ -7,6 +7,8 @@ import type { App } from './http/types.ts';
 import { auditRoutes } from './modules/audit/index.ts';
 import { authRoutes } from './modules/auth/index.ts';
 import { credentialsRoutes } from './modules/credentials/index.ts';
+import { jobsRoutes } from './modules/jobs/index.ts';
+import { runsRoutes } from './modules/runs/index.ts';
 import { targetGroupsRoutes, targetsRoutes } from './modules/targets/index.ts';
 import { usersRoutes } from './modules/users/index.ts';
 
@@ -41,7 +43,10 @@ const SERVICE_ROUTES: Record<ServiceName, (app: App, deps: Deps) => void> = {
     targetsRoutes(app, deps);
     targetGroupsRoutes(app, deps);
   },
-  jobs: () => {},
+  jobs: (app, deps) => {
+    jobsRoutes(app, deps);
+    runsRoutes(app, deps);
+  },
   executor: () => {},
   scheduler: () => {},
   notification: () => {},

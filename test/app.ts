@@ -16,6 +16,7 @@ import type { AccessEntry } from '../src/http/auth.plugin.ts';
 import type { App } from '../src/http/types.ts';
 import { createLogger } from '../src/logging.ts';
 import { SERVICE_NAMES } from '../src/services.ts';
+import { startWorker } from '../src/worker/worker.ts';
 import type { Clock } from '../src/shared/clock.ts';
 import type { Role } from '../src/shared/roles.ts';
 import { createTestDatabase } from './db.ts';
@@ -49,8 +50,8 @@ export function unique(prefix = 'u'): string {
   return `${prefix}${randomBytes(4).toString('hex')}`;
 }
 
-/** Starts a test app; `env` adds OPSCONDUCTOR_* settings, `clock` replaces the wall clock. */
-export async function createTestContext(options: { env?: Record<string, string>; clock?: Clock } = {}): Promise<TestContext> {
+/** Starts a test app; `env` adds OPSCONDUCTOR_* settings, `clock` replaces the wall clock, `worker` runs the queue and an in-process worker. */
+export async function createTestContext(options: { env?: Record<string, string>; clock?: Clock; worker?: boolean } = {}): Promise<TestContext> {
   const testDb = await createTestDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'oc-test-'));
   const config = loadConfig({ OPSCONDUCTOR_DATA_DIR: dataDir, OPSCONDUCTOR_ADMIN_PASSWORD: ADMIN_PASSWORD, OPSCONDUCTOR_LOG_LEVEL: 'debug', ...options.env });
@@ -60,8 +61,9 @@ export async function createTestContext(options: { env?: Record<string, string>;
     clock: options.clock,
     database: testDb.database,
     migrate: false,
-    queue: false,
+    queue: options.worker === true,
   });
+  const worker = options.worker ? await startWorker(deps, { concurrency: deps.config.worker.concurrency, dispatch: true }) : undefined;
   await deps.users.ensureInitialAdmin(ADMIN_PASSWORD);
   const routes: AccessEntry[] = [];
   const app = await buildApp(deps, { name: 'gateway', services: SERVICE_NAMES, accessTable: routes });
@@ -103,6 +105,7 @@ export async function createTestContext(options: { env?: Record<string, string>;
     createUser,
     close: async () => {
       await app.close();
+      await worker?.stop();
       await deps.release();
       await testDb.drop();
       rmSync(dataDir, { recursive: true, force: true });

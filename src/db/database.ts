@@ -24,6 +24,8 @@ export interface Database {
   executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
   /** A short round trip, for health checks. */
   ping(): Promise<void>;
+  /** LISTEN on `channel`; `onPayload` gets every NOTIFY payload. Returns the unlisten function. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -42,12 +44,50 @@ function openPostgres(options: { url: string; poolMax: number; onError?: (e: Err
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', (e) => options.onError?.(e));
   const db: Db = new Kysely({ dialect: new PostgresDialect({ pool }) });
+  const listener = createPgListener(options.url, options.onError);
   return {
     kind: 'postgres',
     db,
     executeSql: (text, values) => pool.query(text, values),
     ping: async () => void (await pool.query('select 1')),
-    close: () => db.destroy(),
+    listen: listener.listen,
+    close: async () => {
+      await listener.close();
+      await db.destroy();
+    },
+  };
+}
+
+/** One dedicated connection per process for LISTEN, opened on first use. */
+function createPgListener(url: string, onError?: (e: Error) => void) {
+  const handlers = new Map<string, Set<(payload: string) => void>>();
+  let client: Promise<pg.Client> | undefined;
+  const connect = () =>
+    (client ??= (async () => {
+      const c = new pg.Client({ connectionString: url });
+      c.on('error', (e) => onError?.(e));
+      c.on('notification', (n) => handlers.get(n.channel)?.forEach((h) => h(n.payload ?? '')));
+      await c.connect();
+      return c;
+    })());
+  return {
+    async listen(channel: string, onPayload: (payload: string) => void) {
+      const c = await connect();
+      const set = handlers.get(channel) ?? new Set();
+      if (set.size === 0) {
+        await c.query(`listen "${channel.replace(/"/g, '')}"`);
+      }
+      set.add(onPayload);
+      handlers.set(channel, set);
+      return async () => {
+        set.delete(onPayload);
+      };
+    },
+    async close() {
+      if (client) {
+        await (await client).end();
+      }
+    },
   };
 }
 
@@ -61,6 +101,10 @@ async function openPglite(options: { dataDir?: string; lock?: boolean }): Promis
       db,
       executeSql: (text, values) => runOnPglite(pglite, text, values ?? []),
       ping: async () => void (await pglite.query('select 1')),
+      listen: async (channel, onPayload) => {
+        const unlisten = await pglite.listen(channel, onPayload);
+        return async () => unlisten();
+      },
       close: async () => {
         await db.destroy();
         await pglite.close();

@@ -115,6 +115,91 @@ export interface TargetGroupMembersTable {
   added_at: Timestamp;
 }
 
+export interface JobsTable {
+  id: Generated<number>;
+  name: string;
+  description: Generated<string>;
+  status: Generated<string>;
+  steps: Json<Array<Record<string, unknown>>>;
+  parameters: Json<Record<string, Record<string, unknown>>>;
+  concurrency: Generated<number>;
+  allow_concurrent_runs: Generated<boolean>;
+  timeout_s: Generated<number>;
+  notify: Json | null;
+  created_by: number | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface JobRunsTable {
+  id: Generated<number>;
+  job_id: number | null;
+  job_name: string;
+  definition: Json<RunDefinition>;
+  status: Generated<string>;
+  trigger: string;
+  requested_by: number | null;
+  schedule_id: number | null;
+  retry_of: number | null;
+  parameters: Json<Record<string, unknown>>;
+  parameters_sealed: string;
+  target_ids: number[];
+  summary: ColumnType<Record<string, number>, string | undefined, string>;
+  cancel_requested: Generated<boolean>;
+  queued_at: Timestamp;
+  started_at: Date | null;
+  finished_at: Date | null;
+  deadline_at: Date | null;
+}
+
+/** The job definition frozen into a run. */
+export interface RunDefinition {
+  steps: Array<Record<string, unknown>>;
+  parameters: Record<string, Record<string, unknown>>;
+  concurrency: number;
+  timeout_s: number;
+}
+
+export interface JobRunTargetsTable {
+  run_id: number;
+  target_id: number;
+  target_name: string | null;
+  status: Generated<string>;
+  worker_id: string | null;
+  lease_until: Date | null;
+  error: string | null;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface JobRunStepsTable {
+  run_id: number;
+  target_id: number;
+  step_index: number;
+  name: string;
+  status: Generated<string>;
+  exit_code: number | null;
+  stdout: Generated<string>;
+  stderr: Generated<string>;
+  outputs: ColumnType<Record<string, string>, string | undefined, string>;
+  truncated: Generated<boolean>;
+  error: string | null;
+  attempts: Generated<number>;
+  started_at: Date | null;
+  finished_at: Date | null;
+  duration_ms: number | null;
+}
+
+export interface RunEventsTable {
+  id: Generated<number>;
+  run_id: number;
+  at: Timestamp;
+  type: string;
+  target_id: number | null;
+  step_index: number | null;
+  data: Json<Record<string, unknown>>;
+}
+
 /** Every table Kysely knows about. */
 export interface Schema {
   settings: SettingsTable;
@@ -127,6 +212,11 @@ export interface Schema {
   targets: TargetsTable;
   target_groups: TargetGroupsTable;
   target_group_members: TargetGroupMembersTable;
+  jobs: JobsTable;
+  job_runs: JobRunsTable;
+  job_run_targets: JobRunTargetsTable;
+  job_run_steps: JobRunStepsTable;
+  run_events: RunEventsTable;
 }
 
 /** The application's database handle. */
@@ -140,3 +230,8 @@ export type AuditRow = Selectable<AuditLogTable>;
 export type CredentialRow = Selectable<CredentialsTable>;
 export type TargetRow = Selectable<TargetsTable>;
 export type TargetGroupRow = Selectable<TargetGroupsTable>;
+export type JobRow = Selectable<JobsTable>;
+export type JobRunRow = Selectable<JobRunsTable>;
+export type JobRunTargetRow = Selectable<JobRunTargetsTable>;
+export type JobRunStepRow = Selectable<JobRunStepsTable>;
+export type RunEventRow = Selectable<RunEventsTable>;

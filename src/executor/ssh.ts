@@ -3,7 +3,7 @@
  * types: the caller passes the pinned fingerprint and persists a first-seen one (trust on first
  * use). A key that differs from the pinned one aborts the handshake before any credential is sent.
  */
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 
 import { sshFingerprint } from '../shared/ssh-fingerprint.ts';
 
@@ -43,13 +43,28 @@ export interface ExecResult {
   stderr: string;
   exitCode: number | null;
   signal: string | null;
+  /** Set when we killed the command: it ran past its timeout, or the caller aborted it. */
+  killed?: 'timeout' | 'aborted';
+}
+
+/** How to run a command. */
+export interface ExecOptions {
+  timeoutMs?: number;
+  /** Aborting kills the remote process group (SSH signal KILL, then channel close). */
+  signal?: AbortSignal;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** Keep at most this many bytes of each stream in the result (the callbacks see everything). */
+  maxBytes?: number;
 }
 
 /** An authenticated connection. */
 export interface SshConnection {
   /** The server's host key fingerprint (SHA256:…), for pinning on first use. */
   hostKey: string;
-  exec(command: string, options?: { timeoutMs?: number }): Promise<ExecResult>;
+  exec(command: string, options?: ExecOptions): Promise<ExecResult>;
+  /** An SFTP session over this connection. */
+  sftp(): Promise<SFTPWrapper>;
   close(): void;
 }
 
@@ -84,7 +99,11 @@ export function connectSsh(options: SshConnectOptions): Promise<SshConnection> {
         return !mismatch;
       },
     };
-    client.once('ready', () => resolve(wrap(client, presented ?? '')));
+    client.once('ready', () => {
+      // After the handshake, a dropped connection surfaces as closed channels; keep the error quiet.
+      client.on('error', () => {});
+      resolve(wrap(client, presented ?? ''));
+    });
     client.once('error', (err) => {
       client.end();
       reject(classify(err, mismatch, presented));
@@ -93,28 +112,59 @@ export function connectSsh(options: SshConnectOptions): Promise<SshConnection> {
   });
 }
 
-function collect(channel: ClientChannel, timeoutMs: number | undefined): Promise<ExecResult> {
+/** Accumulates one stream up to `max` bytes. */
+function capped(max: number) {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  return {
+    push(chunk: Buffer) {
+      if (size < max) {
+        chunks.push(chunk.subarray(0, max - size));
+        size += chunk.length;
+      }
+    },
+    text: () => Buffer.concat(chunks).toString('utf8'),
+  };
+}
+
+function collect(channel: ClientChannel, options: ExecOptions): Promise<ExecResult> {
   return new Promise((resolve) => {
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
+    const max = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
+    const out = capped(max);
+    const err = capped(max);
     let exitCode: number | null = null;
     let signal: string | null = null;
-    const timer = timeoutMs
-      ? setTimeout(() => {
-          signal = 'TIMEOUT';
-          channel.signal('KILL');
-          channel.close();
-        }, timeoutMs)
-      : undefined;
-    channel.on('data', (chunk: Buffer) => out.push(chunk));
-    channel.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    let killed: ExecResult['killed'];
+    const kill = (why: 'timeout' | 'aborted') => {
+      if (!killed) {
+        killed = why;
+        // sshd delivers the signal to the session's whole process group.
+        channel.signal('KILL');
+        channel.close();
+      }
+    };
+    const timer = options.timeoutMs ? setTimeout(() => kill('timeout'), options.timeoutMs) : undefined;
+    const onAbort = () => kill('aborted');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) {
+      onAbort();
+    }
+    channel.on('data', (chunk: Buffer) => {
+      out.push(chunk);
+      options.onStdout?.(chunk);
+    });
+    channel.stderr.on('data', (chunk: Buffer) => {
+      err.push(chunk);
+      options.onStderr?.(chunk);
+    });
     channel.on('exit', (code: number | null, sig?: string) => {
       exitCode = code;
       signal = sig ?? signal;
     });
     channel.on('close', () => {
       clearTimeout(timer);
-      resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode, signal });
+      options.signal?.removeEventListener('abort', onAbort);
+      resolve({ stdout: out.text(), stderr: err.text(), exitCode, signal, killed });
     });
   });
 }
@@ -124,8 +174,9 @@ function wrap(client: Client, hostKey: string): SshConnection {
     hostKey,
     exec: (command, options = {}) =>
       new Promise((resolve, reject) => {
-        client.exec(command, (err, channel) => (err ? reject(err) : resolve(collect(channel, options.timeoutMs))));
+        client.exec(command, (err, channel) => (err ? reject(err) : resolve(collect(channel, options))));
       }),
+    sftp: () => new Promise((resolve, reject) => client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp)))),
     close: () => client.end(),
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { Config } from '../config.ts';
 import { startMaintenance } from '../worker/maintenance.ts';
+import { startWorker } from '../worker/worker.ts';
 import { stopOnSignals } from './lifecycle.ts';
 import { bootProcess } from './process.ts';
 
@@ -12,9 +13,12 @@ import { bootProcess } from './process.ts';
 export async function runBackground(config: Config, role: 'worker' | 'scheduler'): Promise<void> {
   const { deps, logger } = await bootProcess(config, role);
   const stopMaintenance = startMaintenance(deps);
+  // Workers execute run-targets; schedulers (and workers) also sweep expired leases and deadlines.
+  const worker = await startWorker(deps, { concurrency: config.worker.concurrency, dispatch: role === 'worker' });
   logger.info({ concurrency: config.worker.concurrency }, `${role} running`);
   stopOnSignals(logger, async () => {
     stopMaintenance();
+    await worker.stop();
     await deps.release();
   });
 }

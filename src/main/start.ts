@@ -2,6 +2,7 @@
 import type { Config } from '../config.ts';
 import { SERVICE_NAMES, type ServiceName } from '../services.ts';
 import { startMaintenance } from '../worker/maintenance.ts';
+import { startWorker } from '../worker/worker.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
 import { stopOnSignals } from './lifecycle.ts';
 import { planListeners, startListeners } from './listen.ts';
@@ -14,9 +15,12 @@ export async function runApi(config: Config, role: 'start' | 'serve', services: 
     await bootstrapAdmin(deps, (text) => process.stdout.write(text));
     const listeners = await startListeners(deps, planListeners(config.http.port, services, role === 'start' && config.http.servicePorts));
     const stopMaintenance = startMaintenance(deps);
+    // `start` is the all-in-one process: it also executes runs.
+    const worker = role === 'start' ? await startWorker(deps, { concurrency: config.worker.concurrency, dispatch: true }) : undefined;
     stopOnSignals(logger, async () => {
       stopMaintenance();
       await listeners.close();
+      await worker?.stop();
       await deps.release();
     });
   } catch (e) {

@@ -18,5 +18,14 @@ export async function startQueue(database: Database, logger: Logger): Promise<Qu
   });
   boss.on('error', (err) => logger.error({ err }, 'queue error'));
   await boss.start();
+  await createQueues(boss);
   return boss;
+}
+
+/** Queue names. */
+export const QUEUES = { runTarget: 'run-target' } as const;
+
+/** Creates the queues (idempotent). Run-targets are never retried by the queue (a lost worker is `worker_lost`); the message may expire after pg-boss's 24 h maximum, the run-target row stays the truth. */
+export async function createQueues(boss: Queue): Promise<void> {
+  await boss.createQueue(QUEUES.runTarget, { name: QUEUES.runTarget, retryLimit: 0, expireInSeconds: 23 * 3600 } as never);
 }

@@ -1,0 +1,304 @@
+/** SQL for job runs, their targets, steps and events. */
+import { sql } from 'kysely';
+
+import type { Db, JobRunRow, JobRunStepRow, JobRunTargetRow, Queryable, RunDefinition, RunEventRow } from '../../db/schema.ts';
+
+/** Statuses of a run-target that are final. */
+export const FINAL_TARGET_STATUSES = ['succeeded', 'failed', 'unreachable', 'timed_out', 'canceled', 'skipped'] as const;
+
+/** A new run. */
+export interface NewRun {
+  jobId: number | null;
+  jobName: string;
+  definition: RunDefinition;
+  trigger: string;
+  requestedBy: number | null;
+  scheduleId: number | null;
+  retryOf: number | null;
+  parameters: Record<string, unknown>;
+  parametersSealed: string;
+  targets: Array<{ id: number; name: string | null }>;
+  stepNames: string[];
+}
+
+/** One event to append. */
+export interface NewEvent {
+  runId: number;
+  type: string;
+  targetId?: number | null;
+  stepIndex?: number | null;
+  data: Record<string, unknown>;
+}
+
+/** Builds the runs repository over `db`. */
+export function createRunsRepo(db: Db) {
+  return {
+    /** Inserts the run with its targets and pending steps; returns the run id. */
+    async insertRun(q: Queryable, run: NewRun): Promise<number> {
+      const { id } = await q
+        .insertInto('job_runs')
+        .values({
+          job_id: run.jobId,
+          job_name: run.jobName,
+          definition: JSON.stringify(run.definition),
+          trigger: run.trigger,
+          requested_by: run.requestedBy,
+          schedule_id: run.scheduleId,
+          retry_of: run.retryOf,
+          parameters: JSON.stringify(run.parameters),
+          parameters_sealed: run.parametersSealed,
+          target_ids: run.targets.map((t) => t.id).filter((t) => t !== 0),
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await q.insertInto('job_run_targets').values(run.targets.map((t) => ({ run_id: id, target_id: t.id, target_name: t.name }))).execute();
+      const steps = run.targets.flatMap((t) => run.stepNames.map((name, step_index) => ({ run_id: id, target_id: t.id, step_index, name })));
+      for (let i = 0; i < steps.length; i += 1000) {
+        await q.insertInto('job_run_steps').values(steps.slice(i, i + 1000)).execute();
+      }
+      return id;
+    },
+
+    /** The active (queued or running) run of a job, with the job row locked. */
+    async activeRunOfJob(q: Queryable, jobId: number): Promise<number | undefined> {
+      await q.selectFrom('jobs').select('id').where('id', '=', jobId).forUpdate().execute();
+      const row = await q.selectFrom('job_runs').select('id').where('job_id', '=', jobId).where('status', 'in', ['queued', 'running']).executeTakeFirst();
+      return row?.id;
+    },
+
+    findRun: (id: number, q: Queryable = db): Promise<JobRunRow | undefined> => q.selectFrom('job_runs').selectAll().where('id', '=', id).executeTakeFirst(),
+
+    async listRuns(filter: { jobId?: number; status?: string; offset: number; limit: number }): Promise<{ rows: JobRunRow[]; total: number }> {
+      let query = db.selectFrom('job_runs');
+      if (filter.jobId !== undefined) {
+        query = query.where('job_id', '=', filter.jobId);
+      }
+      if (filter.status) {
+        query = query.where('status', '=', filter.status);
+      }
+      const [rows, count] = await Promise.all([
+        query.selectAll().orderBy('id', 'desc').offset(filter.offset).limit(filter.limit).execute(),
+        query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+      ]);
+      return { rows, total: Number(count.n) };
+    },
+
+    runTargets: (runId: number): Promise<JobRunTargetRow[]> => db.selectFrom('job_run_targets').selectAll().where('run_id', '=', runId).orderBy('target_id').execute(),
+
+    runSteps: (runId: number): Promise<JobRunStepRow[]> =>
+      db.selectFrom('job_run_steps').selectAll().where('run_id', '=', runId).orderBy('target_id').orderBy('step_index').execute(),
+
+    async step(runId: number, targetId: number, stepIndex: number): Promise<JobRunStepRow | undefined> {
+      return db.selectFrom('job_run_steps').selectAll().where('run_id', '=', runId).where('target_id', '=', targetId).where('step_index', '=', stepIndex).executeTakeFirst();
+    },
+
+    /**
+     * Claims a pending run-target for `workerId` if the run has a free slot. Claims of one run are
+     * serialised by an advisory lock so the run's concurrency holds across all workers.
+     */
+    async claim(runId: number, targetId: number | undefined, workerId: string, leaseS: number, now: Date): Promise<JobRunTargetRow | undefined> {
+      return db.transaction().execute(async (tx) => {
+        await sql`select pg_advisory_xact_lock(7446002, ${runId})`.execute(tx);
+        const run = await tx.selectFrom('job_runs').select(['definition', 'status', 'cancel_requested']).where('id', '=', runId).executeTakeFirst();
+        if (!run || run.cancel_requested || !['queued', 'running'].includes(run.status)) {
+          return undefined;
+        }
+        const running = await tx.selectFrom('job_run_targets').select((eb) => eb.fn.countAll<number>().as('n')).where('run_id', '=', runId).where('status', '=', 'running').executeTakeFirstOrThrow();
+        if (Number(running.n) >= run.definition.concurrency) {
+          return undefined;
+        }
+        let pick = tx.selectFrom('job_run_targets').select('target_id').where('run_id', '=', runId).where('status', '=', 'pending');
+        pick = targetId === undefined ? pick.orderBy('target_id').limit(1) : pick.where('target_id', '=', targetId);
+        const chosen = await pick.executeTakeFirst();
+        if (!chosen) {
+          return undefined;
+        }
+        const lease = new Date(now.getTime() + leaseS * 1000);
+        const claimed = await tx
+          .updateTable('job_run_targets')
+          .set({ status: 'running', worker_id: workerId, lease_until: lease, started_at: now })
+          .where('run_id', '=', runId)
+          .where('target_id', '=', chosen.target_id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        if (run.status === 'queued') {
+          const definition = run.definition;
+          await tx
+            .updateTable('job_runs')
+            .set({ status: 'running', started_at: now, deadline_at: new Date(now.getTime() + definition.timeout_s * 1000) })
+            .where('id', '=', runId)
+            .execute();
+        }
+        return claimed;
+      });
+    },
+
+    async updateStep(runId: number, targetId: number, stepIndex: number, values: Partial<Omit<JobRunStepRow, 'run_id' | 'target_id' | 'step_index' | 'name'>>): Promise<void> {
+      const { outputs, ...rest } = values;
+      await db
+        .updateTable('job_run_steps')
+        .set({ ...rest, ...(outputs ? { outputs: JSON.stringify(outputs) } : {}) })
+        .where('run_id', '=', runId)
+        .where('target_id', '=', targetId)
+        .where('step_index', '=', stepIndex)
+        .execute();
+    },
+
+    /** Marks still-pending steps of a target (e.g. after a failure) with `status`. */
+    async finishPendingSteps(runId: number, targetId: number, status: string): Promise<void> {
+      await db.updateTable('job_run_steps').set({ status }).where('run_id', '=', runId).where('target_id', '=', targetId).where('status', 'in', ['pending', 'running']).execute();
+    },
+
+    /** Finishes a run-target, only if this worker still holds it. */
+    async finishTarget(runId: number, targetId: number, workerId: string, status: string, error: string | null, now: Date): Promise<boolean> {
+      const result = await db
+        .updateTable('job_run_targets')
+        .set({ status, error, finished_at: now, lease_until: null })
+        .where('run_id', '=', runId)
+        .where('target_id', '=', targetId)
+        .where('status', '=', 'running')
+        .where('worker_id', '=', workerId)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+
+    /** Extends the leases of `workerId`; returns its runs that were canceled or passed their deadline. */
+    async renewLeases(workerId: string, leaseS: number, now: Date): Promise<Array<{ id: number; cancel_requested: boolean }>> {
+      await db
+        .updateTable('job_run_targets')
+        .set({ lease_until: new Date(now.getTime() + leaseS * 1000) })
+        .where('worker_id', '=', workerId)
+        .where('status', '=', 'running')
+        .execute();
+      const rows = await db
+        .selectFrom('job_runs')
+        .select(['id', 'cancel_requested'])
+        .where('status', '=', 'running')
+        .where((eb) => eb.or([eb('cancel_requested', '=', true), eb('deadline_at', '<', now)]))
+        .where((eb) => eb.exists(eb.selectFrom('job_run_targets as t').select('t.run_id').whereRef('t.run_id', '=', 'job_runs.id').where('t.worker_id', '=', workerId).where('t.status', '=', 'running')))
+        .execute();
+      return rows;
+    },
+
+    /** Run-targets whose worker stopped renewing: marked failed with `worker_lost`. Returns their run ids. */
+    async expireLeases(now: Date): Promise<number[]> {
+      const rows = await db
+        .updateTable('job_run_targets')
+        .set({ status: 'failed', error: 'worker_lost', finished_at: now, lease_until: null })
+        .where('status', '=', 'running')
+        .where('lease_until', '<', now)
+        .returning('run_id')
+        .execute();
+      return [...new Set(rows.map((r) => r.run_id))];
+    },
+
+    /** Marks a run's pending targets (and their steps) with `status` (cancel, deadline). */
+    async closePendingTargets(runId: number, status: 'canceled' | 'timed_out', now: Date): Promise<number[]> {
+      const rows = await db
+        .updateTable('job_run_targets')
+        .set({ status, finished_at: now })
+        .where('run_id', '=', runId)
+        .where('status', '=', 'pending')
+        .returning('target_id')
+        .execute();
+      if (rows.length > 0) {
+        await db
+          .updateTable('job_run_steps')
+          .set({ status: 'skipped' })
+          .where('run_id', '=', runId)
+          .where('target_id', 'in', rows.map((r) => r.target_id))
+          .where('status', '=', 'pending')
+          .execute();
+      }
+      return rows.map((r) => r.target_id);
+    },
+
+    async requestCancel(runId: number): Promise<boolean> {
+      const result = await db.updateTable('job_runs').set({ cancel_requested: true }).where('id', '=', runId).where('status', 'in', ['queued', 'running']).executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+
+    /** Active runs with pending targets but nothing running since `before` (a lost wake-up): run id → pending count. */
+    async stalledRuns(before: Date): Promise<Array<{ id: number; pending: number }>> {
+      const rows = await db
+        .selectFrom('job_run_targets as t')
+        .innerJoin('job_runs as r', 'r.id', 't.run_id')
+        .select(['t.run_id as id', (eb) => eb.fn.countAll<number>().as('pending')])
+        .where('r.status', 'in', ['queued', 'running'])
+        .where('r.cancel_requested', '=', false)
+        .where('r.queued_at', '<', before)
+        .where('t.status', '=', 'pending')
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('job_run_targets as x').select('x.run_id').whereRef('x.run_id', '=', 't.run_id').where('x.status', '=', 'running'))))
+        .groupBy('t.run_id')
+        .execute();
+      return rows.map((r) => ({ id: r.id, pending: Number(r.pending) }));
+    },
+
+    /** Running runs past their deadline. */
+    async overdueRuns(now: Date): Promise<number[]> {
+      const rows = await db.selectFrom('job_runs').select('id').where('status', '=', 'running').where('deadline_at', '<', now).execute();
+      return rows.map((r) => r.id);
+    },
+
+    /**
+     * Finishes the run when no target is pending or running; returns the final status, or
+     * undefined when the run is still going (or was already finished).
+     */
+    async finalizeRun(runId: number, now: Date): Promise<{ status: string; summary: Record<string, number> } | undefined> {
+      const counts = await db.selectFrom('job_run_targets').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('run_id', '=', runId).groupBy('status').execute();
+      const summary: Record<string, number> = { succeeded: 0, failed: 0, unreachable: 0, timed_out: 0, canceled: 0, skipped: 0 };
+      for (const c of counts) {
+        summary[c.status] = Number(c.n);
+      }
+      if ((summary.pending ?? 0) > 0 || (summary.running ?? 0) > 0) {
+        return undefined;
+      }
+      const run = await db.selectFrom('job_runs').select(['cancel_requested', 'deadline_at']).where('id', '=', runId).executeTakeFirst();
+      const total = counts.reduce((a, c) => a + Number(c.n), 0);
+      const status = run?.cancel_requested
+        ? 'canceled'
+        : summary.timed_out && run?.deadline_at && run.deadline_at <= now
+          ? 'timed_out'
+          : summary.succeeded === total
+            ? 'completed'
+            : 'failed';
+      const result = await db
+        .updateTable('job_runs')
+        .set({ status, summary: JSON.stringify(summary), finished_at: now })
+        .where('id', '=', runId)
+        .where('status', 'in', ['queued', 'running'])
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1 ? { status, summary } : undefined;
+    },
+
+    async insertEvents(events: NewEvent[]): Promise<void> {
+      if (events.length > 0) {
+        await db
+          .insertInto('run_events')
+          .values(events.map((e) => ({ run_id: e.runId, type: e.type, target_id: e.targetId ?? null, step_index: e.stepIndex ?? null, data: JSON.stringify(e.data) })))
+          .execute();
+      }
+    },
+
+    /** The text of the `output` events of one step's stream, in order. */
+    async outputChunks(runId: number, targetId: number, stepIndex: number, stream: string): Promise<string[]> {
+      const rows = await db
+        .selectFrom('run_events')
+        .select('data')
+        .where('run_id', '=', runId)
+        .where('type', '=', 'output')
+        .where('target_id', '=', targetId)
+        .where('step_index', '=', stepIndex)
+        .where(sql<boolean>`data->>'stream' = ${stream}`)
+        .orderBy('id')
+        .execute();
+      return rows.map((r) => String((r.data as { text?: string }).text ?? ''));
+    },
+
+    eventsAfter: (runId: number, afterId: number, limit = 1000): Promise<RunEventRow[]> =>
+      db.selectFrom('run_events').selectAll().where('run_id', '=', runId).where('id', '>', afterId).orderBy('id').limit(limit).execute(),
+  };
+}
+
+/** The runs repository. */
+export type RunsRepo = ReturnType<typeof createRunsRepo>;

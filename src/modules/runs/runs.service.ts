@@ -1,0 +1,192 @@
+/**
+ * Job runs: queue (targets resolved and frozen, one queue message per run-target, all in the
+ * caller's transaction if it has one), read, cancel, retry. Execution itself is the worker's.
+ */
+import { CompiledQuery } from 'kysely';
+
+import type { Db, JobRow, Queryable, RunDefinition } from '../../db/schema.ts';
+import { ConflictError, InvalidStateError, NotFoundError, ServiceCommunicationError, ValidationError } from '../../errors.ts';
+import type { Clock } from '../../shared/clock.ts';
+import { type Keyring, open, seal } from '../../shared/crypto-box.ts';
+import type { Actor } from '../../shared/roles.ts';
+import { QUEUES, type Queue } from '../../worker/queue.ts';
+import type { AuditService } from '../audit/index.ts';
+import { maskParameters, needsTargets, type ParameterDeclarations, type ParameterValues, resolveParameters, type Step } from '../jobs/index.ts';
+import type { GroupsService, TargetsService } from '../targets/index.ts';
+import type { RunEvents } from './runs.events.ts';
+import type { RunsRepo } from './runs.repo.ts';
+
+/** Channel that wakes workers when work was queued. */
+export const WORK_CHANNEL = 'oc_work';
+/** Channel telling workers a run was canceled (payload: run id). */
+export const CANCEL_CHANNEL = 'oc_cancel';
+const PARAMS_CONTEXT = 'run-parameters';
+
+/** What starts a run. */
+export interface QueueRunInput {
+  jobId: number;
+  targetIds?: number[];
+  groupIds?: number[];
+  parameters?: Record<string, unknown>;
+  trigger: 'manual' | 'schedule' | 'api' | 'retry';
+  actor: Actor | null;
+  scheduleId?: number;
+  retryOf?: number;
+}
+
+/** pg-boss's raw-SQL adapter over a Kysely transaction, so messages commit with the run. */
+function queueDb(q: Queryable) {
+  return { executeSql: async (text: string, values: unknown[]) => ({ rows: (await q.executeQuery(CompiledQuery.raw(text, values))).rows as unknown[] }) };
+}
+
+/** Builds the runs service. */
+export function createRunsService(deps: {
+  db: Db;
+  repo: RunsRepo;
+  findJob: (id: number) => Promise<JobRow | undefined>;
+  targets: TargetsService;
+  groups: GroupsService;
+  keyring: Keyring;
+  queue: Queue | undefined;
+  events: RunEvents;
+  audit: AuditService;
+  clock: Clock;
+}) {
+  const { db, repo, findJob, targets, groups, keyring, queue, events, audit, clock } = deps;
+
+  async function getRun(id: number) {
+    const run = await repo.findRun(id);
+    if (!run) {
+      throw new NotFoundError(`Job run ${id} not found`);
+    }
+    return run;
+  }
+
+  async function resolveTargets(input: QueueRunInput, steps: Step[]): Promise<Array<{ id: number; name: string | null }>> {
+    const fromGroups = await groups.memberIds(input.groupIds ?? []);
+    const ids = [...new Set([...(input.targetIds ?? []), ...fromGroups])];
+    if (ids.length === 0) {
+      if (needsTargets(steps)) {
+        throw new ValidationError('target_ids: this job has command or sftp steps, so it needs at least one target (target_ids or group_ids)', 'target_ids');
+      }
+      return [{ id: 0, name: null }];
+    }
+    return (await targets.getMany(ids, 'target_ids')).map((t) => ({ id: t.id, name: t.name }));
+  }
+
+  async function insert(q: Queryable, job: JobRow, input: QueueRunInput, values: ParameterValues, runTargets: Array<{ id: number; name: string | null }>): Promise<number> {
+    if (!job.allow_concurrent_runs) {
+      const running = await repo.activeRunOfJob(q, job.id);
+      if (running !== undefined) {
+        throw new ConflictError(`Job ${job.id} already has an active run (${running}); it does not allow concurrent runs`, undefined, { details: { running_run_id: running } });
+      }
+    }
+    const definition: RunDefinition = { steps: job.steps, parameters: job.parameters, concurrency: job.concurrency, timeout_s: job.timeout_s };
+    const declarations = job.parameters as ParameterDeclarations;
+    const runId = await repo.insertRun(q, {
+      jobId: job.id,
+      jobName: job.name,
+      definition,
+      trigger: input.trigger,
+      requestedBy: input.actor?.id ?? null,
+      scheduleId: input.scheduleId ?? null,
+      retryOf: input.retryOf ?? null,
+      parameters: maskParameters(declarations, values),
+      parametersSealed: seal(keyring, values, PARAMS_CONTEXT).envelope,
+      targets: runTargets,
+      stepNames: job.steps.map((s) => String(s.name)),
+    });
+    await queue?.insert(
+      runTargets.map((t) => ({ name: QUEUES.runTarget, data: { runId, targetId: t.id } })),
+      { db: queueDb(q) },
+    );
+    await q.executeQuery(CompiledQuery.raw(`select pg_notify('${WORK_CHANNEL}', $1)`, [String(runId)]));
+    await audit.record(input.actor ?? 'system', 'job.run', { type: 'job', id: job.id }, { run_id: runId, trigger: input.trigger, targets: runTargets.length }, q);
+    return runId;
+  }
+
+  const service = {
+    /** Queues a run; pass `q` to commit it atomically with the caller's own writes. */
+    async queueRun(input: QueueRunInput, q?: Queryable): Promise<number> {
+      if (!queue) {
+        throw new ServiceCommunicationError('queue', 'The background queue is not running in this process');
+      }
+      const job = await findJob(input.jobId);
+      if (!job) {
+        throw new NotFoundError(`Job ${input.jobId} not found`);
+      }
+      if (job.status !== 'active') {
+        throw new InvalidStateError(`Job ${job.id} is inactive and cannot run`, { details: { job_id: job.id } });
+      }
+      const values = resolveParameters(job.parameters as ParameterDeclarations, input.parameters ?? {});
+      const runTargets = await resolveTargets(input, job.steps as Step[]);
+      return q ? insert(q, job, input, values, runTargets) : db.transaction().execute((tx) => insert(tx, job, input, values, runTargets));
+    },
+
+    getRun,
+    list: (q: { page: number; limit: number; jobId?: number; status?: string }) => repo.listRuns({ jobId: q.jobId, status: q.status, offset: (q.page - 1) * q.limit, limit: q.limit }),
+    runTargets: (id: number) => repo.runTargets(id),
+    runSteps: (id: number) => repo.runSteps(id),
+
+    /** The run's real parameter values (for the executor; never for display). */
+    parameterValues: (sealed: string) => open<ParameterValues>(keyring, sealed, PARAMS_CONTEXT),
+
+    /** Stops a run: pending targets are canceled now, running ones are killed by their workers. */
+    async cancel(actor: Actor, id: number): Promise<void> {
+      await getRun(id);
+      if (!(await repo.requestCancel(id))) {
+        throw new InvalidStateError(`Job run ${id} has already finished`);
+      }
+      const now = clock.now();
+      await repo.closePendingTargets(id, 'canceled', now);
+      await db.executeQuery(CompiledQuery.raw(`select pg_notify('${CANCEL_CHANNEL}', $1)`, [String(id)]));
+      await audit.record(actor, 'job_run.cancel', { type: 'job_run', id });
+      await service.finalize(id);
+    },
+
+    /** Queues a new run of the same job on the targets that did not succeed (or all). */
+    async retry(actor: Actor, id: number, onlyFailed: boolean): Promise<number> {
+      const run = await getRun(id);
+      if (['queued', 'running'].includes(run.status)) {
+        throw new InvalidStateError(`Job run ${id} is still ${run.status}`);
+      }
+      if (run.job_id === null) {
+        throw new InvalidStateError(`The job of run ${id} no longer exists`);
+      }
+      const runTargets = await repo.runTargets(id);
+      const retryIds = runTargets.filter((t) => !onlyFailed || t.status !== 'succeeded').map((t) => t.target_id).filter((t) => t !== 0);
+      if (onlyFailed && runTargets.every((t) => t.status === 'succeeded')) {
+        throw new InvalidStateError(`Every target of run ${id} succeeded; nothing to retry`);
+      }
+      const parameters = service.parameterValues(run.parameters_sealed);
+      return service.queueRun({ jobId: run.job_id, targetIds: retryIds, parameters, trigger: 'retry', actor, retryOf: id });
+    },
+
+    /** Output of one step from `offset` (characters), from the live event log; masked and capped like stored output. */
+    async outputTail(id: number, targetId: number, stepIndex: number, stream: 'stdout' | 'stderr', offset: number) {
+      await getRun(id);
+      const step = await repo.step(id, targetId, stepIndex);
+      if (!step) {
+        throw new NotFoundError(`Run ${id} has no step ${stepIndex} for target ${targetId}`);
+      }
+      const chunks = await repo.outputChunks(id, targetId, stepIndex, stream);
+      const text = chunks.join('');
+      const complete = !['pending', 'running'].includes(step.status);
+      const full = complete && text.length === 0 ? (stream === 'stdout' ? step.stdout : step.stderr) : text;
+      return { data: full.slice(offset), next_offset: Math.max(offset, full.length), complete };
+    },
+
+    /** Finishes the run if nothing is left to do; emits run_finished once. */
+    async finalize(id: number): Promise<void> {
+      const done = await repo.finalizeRun(id, clock.now());
+      if (done) {
+        events.emit({ runId: id, type: 'run_finished', data: { status: done.status, summary: done.summary } });
+        await events.flush();
+      }
+    },
+  };
+  return service;
+}
+
+/** The runs service. */
+export type RunsService = ReturnType<typeof createRunsService>;

@@ -1,0 +1,179 @@
+/**
+ * Executes one claimed run-target: every step in order over one SSH connection, templates
+ * rendered against params/target/job/run/earlier steps, output masked and capped, each result
+ * written as it completes, events emitted for live viewers.
+ */
+import type { JobRunRow, JobRunTargetRow } from '../db/schema.ts';
+import type { SshConnection } from '../executor/ssh.ts';
+import type { Logger } from '../logging.ts';
+import type { CredentialsService, ResolvedCredential } from '../modules/credentials/index.ts';
+import { type ParameterDeclarations, secretValues, type Step } from '../modules/jobs/index.ts';
+import type { RunEvents, RunsRepo, RunsService } from '../modules/runs/index.ts';
+import type { TargetConnector, TargetsService, TargetWithGroups } from '../modules/targets/index.ts';
+import type { Clock } from '../shared/clock.ts';
+import { capOutput, createMasker, parseOutputs } from '../shared/output.ts';
+import type { TemplateEngine } from '../shared/templating.ts';
+import { runStep, type StepOutcome } from './steps.ts';
+
+/** What the executor needs. */
+export interface RunTargetDeps {
+  repo: RunsRepo;
+  runs: RunsService;
+  events: RunEvents;
+  targets: TargetsService;
+  connector: TargetConnector;
+  credentials: CredentialsService;
+  templates: TemplateEngine;
+  clock: Clock;
+  logger: Logger;
+  filesRoot: string;
+  maxOutputBytes: number;
+}
+
+type StepResult = { stdout: string; stderr: string; exit_code: number | null; outputs: Record<string, string>; status: string };
+
+const CREDENTIAL_SECRETS = ['password', 'private_key', 'passphrase', 'token', 'certificate'] as const;
+const FALSY = new Set(['', 'false', '0', 'no']);
+
+/** Renders every string inside `value`. */
+function renderDeep(templates: TemplateEngine, value: unknown, context: Record<string, unknown>): unknown {
+  if (typeof value === 'string') {
+    return templates.isTemplate(value) ? templates.render(value, context) : value;
+  }
+  if (Array.isArray(value)) {
+    return value.map((v) => renderDeep(templates, v, context));
+  }
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderDeep(templates, v, context)]));
+  }
+  return value;
+}
+
+function targetView(target: TargetWithGroups | null) {
+  return target && { id: target.id, name: target.name, host: target.host, port: target.port, os_type: target.os_type, tags: target.tags };
+}
+
+/** Builds the executor; `execute` returns when the target is finished. */
+export function createRunTargetExecutor(deps: RunTargetDeps) {
+  const { repo, runs, events, templates, clock } = deps;
+
+  async function execute(claimed: JobRunTargetRow, run: JobRunRow, workerId: string, signal: AbortSignal): Promise<void> {
+    const runId = run.id;
+    const targetId = claimed.target_id;
+    const steps = run.definition.steps as Step[];
+    const params = runs.parameterValues(run.parameters_sealed);
+    const secrets = secretValues(run.definition.parameters as ParameterDeclarations, params);
+    const target = targetId === 0 ? null : ((await deps.targets.getMany([targetId]).catch(() => []))[0] ?? null);
+    const credential = target?.credential_id ? await deps.credentials.resolve(target.credential_id) : undefined;
+    const addSecrets = (c: ResolvedCredential) => CREDENTIAL_SECRETS.forEach((f) => c[f] && secrets.push(c[f] as string));
+    if (credential) {
+      addSecrets(credential);
+    }
+    let connection: Promise<SshConnection> | undefined;
+    const context: Record<string, unknown> = { params, target: targetView(target), job: { id: run.job_id, name: run.job_name }, run: { id: runId, trigger: run.trigger } };
+    const results = [] as unknown as StepResult[] & Record<string, StepResult>;
+    context.steps = results;
+    let finalStatus = 'succeeded';
+    let finalError: string | null = target === null && targetId !== 0 ? 'the target no longer exists' : null;
+
+    try {
+      for (const [index, step] of steps.entries()) {
+        if (finalError || signal.aborted) {
+          break;
+        }
+        const mask = createMasker(secrets);
+        const started = clock.now();
+        let outcome: StepOutcome;
+        let rendered: Record<string, unknown> | undefined;
+        try {
+          if (step.when !== undefined && FALSY.has(templates.render(String(step.when), context).trim().toLowerCase())) {
+            await repo.updateStep(runId, targetId, index, { status: 'skipped', finished_at: started });
+            events.emit({ runId, type: 'step_finished', targetId, stepIndex: index, data: { status: 'skipped', reason: 'when' } });
+            continue;
+          }
+          rendered = renderDeep(templates, step, context) as Record<string, unknown>;
+        } catch (e) {
+          rendered = undefined;
+          outcome = { status: 'failed', exitCode: null, stdout: '', stderr: '', error: `template error: ${(e as Error).message.split('\n')[0]}` };
+        }
+        await repo.updateStep(runId, targetId, index, { status: 'running', started_at: started });
+        events.emit({ runId, type: 'step_started', targetId, stepIndex: index, data: { name: step.name } });
+        if (rendered) {
+          let emitted = 0;
+          const env = {
+            target,
+            connection: () => (connection ??= credential ? deps.connector.openSsh(target as TargetWithGroups, credential) : Promise.reject(new Error('the target has no credential'))),
+            resolveCredential: async (id: number) => {
+              const c = await deps.credentials.resolve(id);
+              addSecrets(c);
+              return c;
+            },
+            filesRoot: deps.filesRoot,
+            signal,
+            maxOutputBytes: deps.maxOutputBytes,
+            onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => {
+              if (emitted < deps.maxOutputBytes) {
+                emitted += chunk.length;
+                events.emit({ runId, type: 'output', targetId, stepIndex: index, data: { stream, text: mask(chunk.toString('utf8')) } });
+              }
+            },
+          };
+          outcome = await runStep(rendered, env);
+          for (let attempt = 1; attempt <= step.retries && outcome.status === 'failed' && !outcome.unreachable && !signal.aborted; attempt++) {
+            outcome = await runStep(rendered, env);
+          }
+        }
+        outcome ??= { status: 'failed', exitCode: null, stdout: '', stderr: '', error: 'not run' };
+        const stdout = capOutput(mask(outcome.stdout), deps.maxOutputBytes);
+        const stderr = capOutput(mask(outcome.stderr), deps.maxOutputBytes);
+        const outputs = { ...parseOutputs(stdout.text), ...outcome.outputs };
+        const finished = clock.now();
+        await repo.updateStep(runId, targetId, index, {
+          status: outcome.status,
+          exit_code: outcome.exitCode,
+          stdout: stdout.text,
+          stderr: stderr.text,
+          outputs,
+          truncated: stdout.truncated || stderr.truncated,
+          error: outcome.error && mask(outcome.error),
+          finished_at: finished,
+          duration_ms: finished.getTime() - started.getTime(),
+          attempts: 1,
+        });
+        events.emit({ runId, type: 'step_finished', targetId, stepIndex: index, data: { status: outcome.status, exit_code: outcome.exitCode } });
+        const result: StepResult = { stdout: stdout.text, stderr: stderr.text, exit_code: outcome.exitCode, outputs, status: outcome.status };
+        results[index] = result;
+        results[step.name] = result;
+        if (outcome.unreachable) {
+          [finalStatus, finalError] = ['unreachable', outcome.error];
+        } else if (outcome.status !== 'succeeded' && !(outcome.status === 'failed' && step.continue_on_error)) {
+          [finalStatus, finalError] = [outcome.status, outcome.error];
+        }
+        if (finalStatus !== 'succeeded') {
+          break;
+        }
+      }
+    } catch (e) {
+      deps.logger.error({ err: e, runId, targetId }, 'run-target failed unexpectedly');
+      [finalStatus, finalError] = ['failed', 'internal error while executing'];
+    } finally {
+      void connection?.then((c) => c.close()).catch(() => {});
+    }
+    if (signal.aborted && finalStatus === 'succeeded' && steps.some((_, i) => results[i] === undefined)) {
+      finalStatus = signal.reason === 'timed_out' ? 'timed_out' : 'canceled';
+    }
+    if (finalError && finalStatus === 'succeeded') {
+      finalStatus = 'failed';
+    }
+    await repo.finishPendingSteps(runId, targetId, 'skipped');
+    if (await repo.finishTarget(runId, targetId, workerId, finalStatus, finalError, clock.now())) {
+      events.emit({ runId, type: 'target_finished', targetId, data: { status: finalStatus, error: finalError } });
+    }
+    await runs.finalize(runId);
+  }
+
+  return { execute };
+}
+
+/** The run-target executor. */
+export type RunTargetExecutor = ReturnType<typeof createRunTargetExecutor>;

@@ -1,0 +1,191 @@
+/**
+ * Runs one rendered step on one target (or none): command over SSH, sftp transfer, http request,
+ * signed webhook. Returns a classified outcome; never throws for remote failures.
+ */
+import { createHmac } from 'node:crypto';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+import { HttpCallError, httpCall } from '../executor/http.ts';
+import { SshConnectError, type SshConnection } from '../executor/ssh.ts';
+import type { ResolvedCredential } from '../modules/credentials/index.ts';
+import type { TargetWithGroups } from '../modules/targets/index.ts';
+import { resolveInside } from '../shared/safe-path.ts';
+
+/** Final status of a step. */
+export type StepStatus = 'succeeded' | 'failed' | 'timed_out' | 'canceled';
+
+/** What a step produced. */
+export interface StepOutcome {
+  status: StepStatus;
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  error: string | null;
+  /** Extra outputs besides OC_OUTPUT lines (e.g. an HTTP status code). */
+  outputs?: Record<string, string>;
+  /** The target could not be reached at all (connect, auth or host key). */
+  unreachable?: boolean;
+}
+
+/** Everything a step may use. */
+export interface StepEnv {
+  target: TargetWithGroups | null;
+  connection(): Promise<SshConnection>;
+  resolveCredential(id: number): Promise<ResolvedCredential>;
+  filesRoot: string;
+  /** Aborted on cancel or run deadline; `signal.reason` is 'canceled' or 'timed_out'. */
+  signal: AbortSignal;
+  maxOutputBytes: number;
+  onOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+}
+
+const aborted = (signal: AbortSignal): StepStatus => (signal.reason === 'timed_out' ? 'timed_out' : 'canceled');
+const fail = (error: string, extra: Partial<StepOutcome> = {}): StepOutcome => ({ status: 'failed', exitCode: null, stdout: '', stderr: '', error, ...extra });
+
+function shellCommand(command: string, shell: string | undefined): string | undefined {
+  const quoted = `'${command.replace(/'/g, `'\\''`)}'`;
+  switch (shell ?? 'sh') {
+    case 'sh':
+      return command;
+    case 'bash':
+      return `bash -c ${quoted}`;
+    case 'powershell':
+      return `pwsh -NoProfile -NonInteractive -Command ${quoted}`;
+    default:
+      return undefined;
+  }
+}
+
+async function connect(env: StepEnv): Promise<SshConnection | StepOutcome> {
+  if (!env.target || env.target.protocol !== 'ssh') {
+    return fail(env.target?.protocol === 'winrm' ? 'protocol_not_supported: WinRM execution arrives with the WinRM client' : 'protocol_not_supported');
+  }
+  try {
+    return await env.connection();
+  } catch (e) {
+    if (e instanceof SshConnectError) {
+      return fail(`${e.kind}: ${e.message}`, { unreachable: true });
+    }
+    throw e;
+  }
+}
+
+async function runCommand(step: Record<string, unknown>, env: StepEnv): Promise<StepOutcome> {
+  const command = shellCommand(String(step.command), step.shell as string | undefined);
+  if (command === undefined) {
+    return fail(`shell "${String(step.shell)}" is not available over SSH`);
+  }
+  const conn = await connect(env);
+  if (!('exec' in conn)) {
+    return conn;
+  }
+  const res = await conn.exec(command, {
+    timeoutMs: Number(step.timeout_s) * 1000,
+    signal: env.signal,
+    maxBytes: env.maxOutputBytes + 1,
+    onStdout: (c) => env.onOutput('stdout', c),
+    onStderr: (c) => env.onOutput('stderr', c),
+  });
+  const status: StepStatus = res.killed === 'timeout' ? 'timed_out' : res.killed === 'aborted' ? aborted(env.signal) : res.exitCode === 0 ? 'succeeded' : 'failed';
+  const error = status === 'succeeded' ? null : res.killed ? `${status}: the remote process was killed` : res.exitCode === null ? `terminated by signal ${res.signal}` : `exit code ${res.exitCode}`;
+  return { status, exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr, error };
+}
+
+async function runSftp(step: Record<string, unknown>, env: StepEnv): Promise<StepOutcome> {
+  const local = resolveInside(env.filesRoot, String(step.local_path));
+  const remote = String(step.remote_path);
+  const conn = await connect(env);
+  if (!('exec' in conn)) {
+    return conn;
+  }
+  const sftp = await conn.sftp();
+  const transfer = new Promise<void>((resolve, reject) => {
+    if (step.operation === 'upload') {
+      sftp.fastPut(local, remote, (err) => (err ? reject(err) : resolve()));
+    } else {
+      mkdirSync(dirname(local), { recursive: true });
+      sftp.fastGet(remote, local, (err) => (err ? reject(err) : resolve()));
+    }
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<StepStatus>((resolve) => {
+    timer = setTimeout(() => resolve('timed_out'), Number(step.timeout_s) * 1000);
+    env.signal.addEventListener('abort', () => resolve(aborted(env.signal)), { once: true });
+  });
+  try {
+    const result = await Promise.race([transfer.then(() => 'done' as const), limit]);
+    if (result !== 'done') {
+      return fail(`${result}: transfer stopped`, { status: result });
+    }
+    const bytes = statSync(local).size;
+    return { status: 'succeeded', exitCode: 0, stdout: `${step.operation === 'upload' ? 'uploaded' : 'downloaded'} ${bytes} bytes\n`, stderr: '', error: null, outputs: { bytes: String(bytes) } };
+  } catch (e) {
+    return fail(`sftp ${String(step.operation)} failed: ${(e as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+    sftp.end();
+  }
+}
+
+async function authorization(step: Record<string, unknown>, env: StepEnv): Promise<Record<string, string>> {
+  if (typeof step.credential_id !== 'number') {
+    return {};
+  }
+  const cred = await env.resolveCredential(step.credential_id);
+  if (step.auth === 'basic' || (!cred.token && cred.password)) {
+    return { authorization: `Basic ${Buffer.from(`${cred.username ?? ''}:${cred.password ?? ''}`).toString('base64')}` };
+  }
+  return { authorization: `Bearer ${cred.token ?? cred.password ?? ''}` };
+}
+
+async function send(step: Record<string, unknown>, env: StepEnv, request: { method: string; headers: Record<string, string>; body?: string }, expect: (code: number) => boolean): Promise<StepOutcome> {
+  try {
+    const reply = await httpCall({ ...request, url: String(step.url), timeoutMs: Number(step.timeout_s) * 1000, signal: env.signal, maxBytes: env.maxOutputBytes + 1 });
+    env.onOutput('stdout', Buffer.from(reply.body));
+    const ok = expect(reply.statusCode);
+    return { status: ok ? 'succeeded' : 'failed', exitCode: ok ? 0 : 1, stdout: reply.body, stderr: '', error: ok ? null : `unexpected HTTP status ${reply.statusCode}`, outputs: { status_code: String(reply.statusCode) } };
+  } catch (e) {
+    if (e instanceof HttpCallError) {
+      return fail(e.message, { status: e.reason === 'timeout' ? 'timed_out' : e.reason === 'aborted' ? aborted(env.signal) : 'failed' });
+    }
+    throw e;
+  }
+}
+
+async function runHttp(step: Record<string, unknown>, env: StepEnv): Promise<StepOutcome> {
+  const headers: Record<string, string> = { ...(step.headers as Record<string, string> | undefined), ...(await authorization(step, env)) };
+  let body: string | undefined;
+  if (step.body !== undefined) {
+    body = typeof step.body === 'string' ? step.body : JSON.stringify(step.body);
+    headers['content-type'] ??= typeof step.body === 'string' ? 'text/plain' : 'application/json';
+  }
+  const expected = step.expect_status as number[] | undefined;
+  return send(step, env, { method: String(step.method), headers, body }, (code) => (expected ? expected.includes(code) : code >= 200 && code < 300));
+}
+
+async function runWebhook(step: Record<string, unknown>, env: StepEnv): Promise<StepOutcome> {
+  const body = JSON.stringify(step.payload ?? {});
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(step.headers as Record<string, string> | undefined) };
+  if (typeof step.secret_credential_id === 'number') {
+    const key = (await env.resolveCredential(step.secret_credential_id)).token ?? '';
+    headers['x-opsconductor-signature'] = `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
+  }
+  return send(step, env, { method: String(step.method ?? 'POST'), headers, body }, (code) => code >= 200 && code < 300);
+}
+
+/** Runs `step` (already rendered) in `env`. */
+export function runStep(step: Record<string, unknown>, env: StepEnv): Promise<StepOutcome> {
+  switch (step.type) {
+    case 'command':
+      return runCommand(step, env);
+    case 'sftp':
+      return runSftp(step, env);
+    case 'http':
+      return runHttp(step, env);
+    case 'webhook':
+      return runWebhook(step, env);
+    default:
+      return Promise.resolve(fail(`unknown step type ${String(step.type)}`));
+  }
+}

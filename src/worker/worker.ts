@@ -1,0 +1,57 @@
+/** Starts executor work in a process: the dispatcher (if it has a queue) and the reaper. */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+
+import type { Deps } from '../deps.ts';
+import { startDispatcher } from './dispatcher.ts';
+import { startReaper } from './reaper.ts';
+import { createRunTargetExecutor } from './run-target.ts';
+
+/** The file store root (sftp steps and /files). */
+export function filesRoot(config: Deps['config']): string {
+  return config.files.dir ?? join(config.dataDir, 'files');
+}
+
+/** Runs run-targets with `concurrency` slots until stopped. */
+export async function startWorker(deps: Deps, options: { concurrency: number; dispatch: boolean }): Promise<{ stop(): Promise<void>; wake(): void }> {
+  const { queue, config, logger, clock } = deps;
+  if (!queue) {
+    throw new Error('the worker needs the queue');
+  }
+  const stopReaper = startReaper({ repo: deps.runsRepo, runs: deps.runs, events: deps.runEvents, queue, clock, logger, intervalMs: (config.worker.leaseS * 1000) / 2 });
+  if (!options.dispatch) {
+    return { stop: async () => stopReaper(), wake: () => {} };
+  }
+  const executor = createRunTargetExecutor({
+    repo: deps.runsRepo,
+    runs: deps.runs,
+    events: deps.runEvents,
+    targets: deps.targets,
+    connector: deps.targetConnector,
+    credentials: deps.credentials,
+    templates: deps.templates,
+    clock,
+    logger,
+    filesRoot: filesRoot(config),
+    maxOutputBytes: config.worker.maxOutputBytes,
+  });
+  const dispatcher = await startDispatcher({
+    queue,
+    database: deps.database,
+    repo: deps.runsRepo,
+    executor,
+    clock,
+    logger,
+    workerId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+    concurrency: options.concurrency,
+    leaseS: config.worker.leaseS,
+  });
+  return {
+    wake: dispatcher.wake,
+    stop: async () => {
+      stopReaper();
+      await dispatcher.stop();
+    },
+  };
+}
