@@ -3,6 +3,7 @@
  * worker, the scheduler and the CLI all start from here. Resources are released LIFO.
  */
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 
 import { openDatabase, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
@@ -23,6 +24,8 @@ import {
   type TargetConnector,
   type TargetsService,
 } from './modules/targets/index.ts';
+import { createExecutorService, type ExecutorService } from './modules/executor/index.ts';
+import { createFilesService, type FilesService } from './modules/files/index.ts';
 import { createJobsRepo, createJobsService, type JobsService } from './modules/jobs/index.ts';
 import { createRunEvents, createRunsRepo, createRunsService, type RunEvents, type RunsRepo, type RunsService } from './modules/runs/index.ts';
 import { createUsersRepo, createUsersService, type UsersService } from './modules/users/index.ts';
@@ -57,6 +60,8 @@ export interface Deps {
   runsRepo: RunsRepo;
   runEvents: RunEvents;
   runs: RunsService;
+  files: FilesService;
+  executor: ExecutorService;
   /** Releases every resource, last acquired first. */
   release(): Promise<void>;
 }
@@ -83,7 +88,7 @@ export function openConfiguredDatabase(config: Config, logger: Logger): Promise<
 }
 
 /** The domain services every process shares. */
-type Modules = Pick<Deps, 'secretSettings' | 'audit' | 'auth' | 'users' | 'credentials' | 'targets' | 'groups' | 'targetConnector' | 'jobs' | 'templates' | 'runsRepo' | 'runEvents' | 'runs'>;
+type Modules = Pick<Deps, 'secretSettings' | 'audit' | 'auth' | 'users' | 'credentials' | 'targets' | 'groups' | 'targetConnector' | 'jobs' | 'templates' | 'runsRepo' | 'runEvents' | 'runs' | 'files' | 'executor'>;
 
 /** Wires the modules over an open database; each gets only what it needs. */
 async function createModules(config: Config, database: Database, keyring: Keyring, queue: Queue | undefined, clock: Clock, logger: Logger): Promise<Modules> {
@@ -106,7 +111,9 @@ async function createModules(config: Config, database: Database, keyring: Keyrin
   const runsRepo = createRunsRepo(db);
   const runEvents = createRunEvents({ repo: runsRepo, database, logger });
   const runs = createRunsService({ db, repo: runsRepo, findJob: (id) => jobsRepo.findById(id), targets, groups, keyring, queue, events: runEvents, audit, clock });
-  return { secretSettings, audit, auth, users, credentials, targets, groups, targetConnector, jobs, templates, runsRepo, runEvents, runs };
+  const files = createFilesService({ root: config.files.dir ?? join(config.dataDir, 'files'), maxUploadBytes: config.files.maxUploadBytes, audit });
+  const executor = createExecutorService({ runs, jobs, targets, connector: targetConnector, credentials, audit, filesRoot: files.root, maxOutputBytes: config.worker.maxOutputBytes });
+  return { secretSettings, audit, auth, users, credentials, targets, groups, targetConnector, jobs, templates, runsRepo, runEvents, runs, files, executor };
 }
 
 /** Builds all dependencies; on failure releases what was already acquired. */

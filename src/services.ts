@@ -7,6 +7,8 @@ import type { App } from './http/types.ts';
 import { auditRoutes } from './modules/audit/index.ts';
 import { authRoutes } from './modules/auth/index.ts';
 import { credentialsRoutes } from './modules/credentials/index.ts';
+import { executorRoutes } from './modules/executor/index.ts';
+import { filesRoutes } from './modules/files/index.ts';
 import { jobsRoutes } from './modules/jobs/index.ts';
 import { runsRoutes } from './modules/runs/index.ts';
 import { targetGroupsRoutes, targetsRoutes } from './modules/targets/index.ts';
@@ -47,7 +49,10 @@ const SERVICE_ROUTES: Record<ServiceName, (app: App, deps: Deps) => void> = {
     jobsRoutes(app, deps);
     runsRoutes(app, deps);
   },
-  executor: () => {},
+  executor: (app, deps) => {
+    executorRoutes(app, deps);
+    filesRoutes(app, deps);
+  },
   scheduler: () => {},
   notification: () => {},
   discovery: () => {},

@@ -93,7 +93,12 @@ async function runCommand(step: Record<string, unknown>, env: StepEnv): Promise<
 }
 
 async function runSftp(step: Record<string, unknown>, env: StepEnv): Promise<StepOutcome> {
-  const local = resolveInside(env.filesRoot, String(step.local_path));
+  let local: string;
+  try {
+    local = resolveInside(env.filesRoot, String(step.local_path));
+  } catch (e) {
+    return fail(`local_path: ${(e as Error).message}`);
+  }
   const remote = String(step.remote_path);
   const conn = await connect(env);
   if (!('exec' in conn)) {

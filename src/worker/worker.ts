@@ -1,17 +1,11 @@
 /** Starts executor work in a process: the dispatcher (if it has a queue) and the reaper. */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 
 import type { Deps } from '../deps.ts';
 import { startDispatcher } from './dispatcher.ts';
 import { startReaper } from './reaper.ts';
 import { createRunTargetExecutor } from './run-target.ts';
-
-/** The file store root (sftp steps and /files). */
-export function filesRoot(config: Deps['config']): string {
-  return config.files.dir ?? join(config.dataDir, 'files');
-}
 
 /** Runs run-targets with `concurrency` slots until stopped. */
 export async function startWorker(deps: Deps, options: { concurrency: number; dispatch: boolean }): Promise<{ stop(): Promise<void>; wake(): void }> {
@@ -33,7 +27,7 @@ export async function startWorker(deps: Deps, options: { concurrency: number; di
     templates: deps.templates,
     clock,
     logger,
-    filesRoot: filesRoot(config),
+    filesRoot: deps.files.root,
     maxOutputBytes: config.worker.maxOutputBytes,
   });
   const dispatcher = await startDispatcher({

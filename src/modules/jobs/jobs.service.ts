@@ -55,13 +55,19 @@ export function createJobsService(deps: { db: Db; repo: JobsRepo; credentials: C
     }
   }
 
+  /** Validates steps (shapes, templates against `parameters`, references) and applies defaults. */
+  async function prepareSteps(raw: Array<Record<string, unknown>>, parameters: ParameterDeclarations): Promise<Step[]> {
+    const steps = normalizeSteps(raw);
+    checkTemplates(templates, steps, parameters);
+    await checkReferences(steps);
+    return steps;
+  }
+
   /** Validates a complete definition and returns what to store. */
   async function prepare(input: Required<Pick<JobCreateBody, 'name' | 'steps'>> & JobUpdateBody, current?: JobRow): Promise<JobWrite> {
     const parameters = (input.parameters ?? current?.parameters ?? {}) as ParameterDeclarations;
     checkDeclarations(parameters);
-    const steps = normalizeSteps(input.steps as Array<Record<string, unknown>>);
-    checkTemplates(templates, steps, parameters);
-    await checkReferences(steps);
+    const steps = await prepareSteps(input.steps as Array<Record<string, unknown>>, parameters);
     return {
       name: input.name,
       description: input.description ?? current?.description ?? '',
@@ -75,6 +81,8 @@ export function createJobsService(deps: { db: Db; repo: JobsRepo; credentials: C
   }
 
   return {
+    prepareSteps,
+
     list: (_actor: Actor, q: { page: number; limit: number; status?: string; createdBy?: number; search?: string }) =>
       repo.list({ status: q.status, createdBy: q.createdBy, search: q.search, offset: (q.page - 1) * q.limit, limit: q.limit }),
 

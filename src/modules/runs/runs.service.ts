@@ -74,6 +74,15 @@ export function createRunsService(deps: {
     return (await targets.getMany(ids, 'target_ids')).map((t) => ({ id: t.id, name: t.name }));
   }
 
+  /** One queue message per run-target, committed with the run, then a wake-up for workers. */
+  async function enqueue(q: Queryable, runId: number, runTargets: Array<{ id: number }>): Promise<void> {
+    await queue?.insert(
+      runTargets.map((t) => ({ name: QUEUES.runTarget, data: { runId, targetId: t.id } })),
+      { db: queueDb(q) },
+    );
+    await q.executeQuery(CompiledQuery.raw(`select pg_notify('${WORK_CHANNEL}', $1)`, [String(runId)]));
+  }
+
   async function insert(q: Queryable, job: JobRow, input: QueueRunInput, values: ParameterValues, runTargets: Array<{ id: number; name: string | null }>): Promise<number> {
     if (!job.allow_concurrent_runs) {
       const running = await repo.activeRunOfJob(q, job.id);
@@ -96,11 +105,7 @@ export function createRunsService(deps: {
       targets: runTargets,
       stepNames: job.steps.map((s) => String(s.name)),
     });
-    await queue?.insert(
-      runTargets.map((t) => ({ name: QUEUES.runTarget, data: { runId, targetId: t.id } })),
-      { db: queueDb(q) },
-    );
-    await q.executeQuery(CompiledQuery.raw(`select pg_notify('${WORK_CHANNEL}', $1)`, [String(runId)]));
+    await enqueue(q, runId, runTargets);
     await audit.record(input.actor ?? 'system', 'job.run', { type: 'job', id: job.id }, { run_id: runId, trigger: input.trigger, targets: runTargets.length }, q);
     return runId;
   }
@@ -121,6 +126,33 @@ export function createRunsService(deps: {
       const values = resolveParameters(job.parameters as ParameterDeclarations, input.parameters ?? {});
       const runTargets = await resolveTargets(input, job.steps as Step[]);
       return q ? insert(q, job, input, values, runTargets) : db.transaction().execute((tx) => insert(tx, job, input, values, runTargets));
+    },
+
+    /** Queues an ad hoc execution (POST /execute): validated steps on one target, no job. */
+    async queueAdhoc(input: { steps: Step[]; targetId: number; actor: Actor }): Promise<number> {
+      if (!queue) {
+        throw new ServiceCommunicationError('queue', 'The background queue is not running in this process');
+      }
+      const [target] = await targets.getMany([input.targetId], 'target_id');
+      const runTargets = [{ id: input.targetId, name: target?.name ?? null }];
+      return db.transaction().execute(async (tx) => {
+        const runId = await repo.insertRun(tx, {
+          jobId: null,
+          jobName: 'ad hoc execution',
+          definition: { steps: input.steps, parameters: {}, concurrency: 1, timeout_s: 3600 },
+          trigger: 'api',
+          requestedBy: input.actor.id,
+          scheduleId: null,
+          retryOf: null,
+          parameters: {},
+          parametersSealed: seal(keyring, {}, PARAMS_CONTEXT).envelope,
+          targets: runTargets,
+          stepNames: input.steps.map((step) => step.name),
+        });
+        await enqueue(tx, runId, runTargets);
+        await audit.record(input.actor, 'execution.start', { type: 'job_run', id: runId }, { target_id: input.targetId, steps: input.steps.length }, tx);
+        return runId;
+      });
     },
 
     getRun,

@@ -1,0 +1,126 @@
+/**
+ * Ad hoc execution (guide: Executor Service): queued multi-step executions on one target, and
+ * synchronous single commands, transfers and webhook calls. Remote failures are reported in the
+ * body (the endpoint's job is to report on the remote system); our own failures are errors.
+ */
+import type { SshConnection } from '../../executor/ssh.ts';
+import { NotFoundError, ValidationError } from '../../errors.ts';
+import { capOutput, createMasker } from '../../shared/output.ts';
+import type { Actor } from '../../shared/roles.ts';
+import { resolveInside } from '../../shared/safe-path.ts';
+import { runStep, type StepEnv, type StepOutcome } from '../../worker/steps.ts';
+import type { AuditService } from '../audit/index.ts';
+import type { CredentialsService, ResolvedCredential } from '../credentials/index.ts';
+import type { JobsService } from '../jobs/index.ts';
+import type { RunsService } from '../runs/index.ts';
+import type { TargetConnector, TargetsService, TargetWithGroups } from '../targets/index.ts';
+import type { ExecuteSftpBody, ExecuteSshBody, ExecuteWebhookBody } from './executor.schemas.ts';
+
+const SECRET_FIELDS = ['password', 'private_key', 'passphrase', 'token', 'certificate'] as const;
+
+/** Builds the executor service. */
+export function createExecutorService(deps: {
+  runs: RunsService;
+  jobs: JobsService;
+  targets: TargetsService;
+  connector: TargetConnector;
+  credentials: CredentialsService;
+  audit: AuditService;
+  filesRoot: string;
+  maxOutputBytes: number;
+}) {
+  const { runs, jobs, targets, connector, credentials, audit } = deps;
+
+  /** Runs one step synchronously on `targetId` with its credential (or `credentialId`). */
+  async function runNow(targetId: number, credentialId: number | undefined, step: Record<string, unknown>): Promise<{ outcome: StepOutcome; mask: (t: string) => string; ms: number }> {
+    const [target] = await targets.getMany([targetId], 'target_id');
+    const id = credentialId ?? target?.credential_id ?? undefined;
+    if (id === undefined) {
+      throw new ValidationError('credential_id: the target has no credential; give one', 'credential_id');
+    }
+    const credential: ResolvedCredential = await credentials.resolve(id);
+    const mask = createMasker(SECRET_FIELDS.map((f) => credential[f] ?? ''));
+    let connection: Promise<SshConnection> | undefined;
+    const env: StepEnv = {
+      target: target as TargetWithGroups,
+      connection: () => (connection ??= connector.openSsh(target as TargetWithGroups, credential)),
+      resolveCredential: (cid) => credentials.resolve(cid),
+      filesRoot: deps.filesRoot,
+      signal: new AbortController().signal,
+      maxOutputBytes: deps.maxOutputBytes,
+      onOutput: () => {},
+    };
+    const started = performance.now();
+    try {
+      const outcome = await runStep({ timeout_s: 300, ...step }, env);
+      return { outcome, mask, ms: Math.round(performance.now() - started) };
+    } finally {
+      void connection?.then((c) => c.close()).catch(() => {});
+    }
+  }
+
+  return {
+    /** Queues steps on one target; returns the run id behind `exec_<id>`. */
+    async execute(actor: Actor, input: { targetId: number; steps: Array<Record<string, unknown>>; jobRunId?: number }): Promise<number> {
+      if (input.jobRunId !== undefined) {
+        await runs.getRun(input.jobRunId);
+      }
+      const steps = await jobs.prepareSteps(input.steps, {});
+      return runs.queueAdhoc({ steps, targetId: input.targetId, actor });
+    },
+
+    async getExecution(id: number) {
+      const run = await runs.getRun(id);
+      if (run.job_id !== null || run.trigger !== 'api') {
+        throw new NotFoundError(`Execution exec_${id} not found`);
+      }
+      const steps = await runs.runSteps(id);
+      const last = [...steps].reverse().find((s) => s.exit_code !== null);
+      return { run, steps, output: steps.map((s) => s.stdout).join(''), exitCode: last?.exit_code ?? null };
+    },
+
+    async ssh(actor: Actor, input: ExecuteSshBody) {
+      const { outcome, mask, ms } = await runNow(input.target_id, input.credential_id, { type: 'command', command: input.command, timeout_s: input.timeout_s ?? 60 });
+      await audit.record(actor, 'execute.ssh', { type: 'target', id: input.target_id }, { exit_code: outcome.exitCode, status: outcome.status });
+      const output = capOutput(mask(outcome.stdout), deps.maxOutputBytes).text;
+      const stderr = capOutput(mask(outcome.stderr), deps.maxOutputBytes).text;
+      return { success: outcome.status === 'succeeded', output, stderr, exit_code: outcome.exitCode, execution_time_ms: ms, ...(outcome.error ? { error: mask(outcome.error) } : {}) };
+    },
+
+    async sftp(actor: Actor, input: ExecuteSftpBody) {
+      try {
+        resolveInside(deps.filesRoot, input.local_path);
+      } catch (e) {
+        throw new ValidationError(`local_path: ${(e as Error).message}`, 'local_path');
+      }
+      const { outcome, mask, ms } = await runNow(input.target_id, input.credential_id, { type: 'sftp', operation: input.operation, local_path: input.local_path, remote_path: input.remote_path });
+      await audit.record(actor, 'execute.sftp', { type: 'target', id: input.target_id }, { operation: input.operation, status: outcome.status });
+      return {
+        success: outcome.status === 'succeeded',
+        bytes_transferred: Number(outcome.outputs?.bytes ?? 0),
+        transfer_time_ms: ms,
+        ...(outcome.error ? { error: mask(outcome.error) } : {}),
+      };
+    },
+
+    async webhook(actor: Actor, input: ExecuteWebhookBody) {
+      const step = { type: 'webhook', url: input.url, method: input.method ?? 'POST', payload: input.payload, headers: input.headers, timeout_s: input.timeout_s ?? 30 };
+      const env = { signal: new AbortController().signal, maxOutputBytes: deps.maxOutputBytes, onOutput: () => {} } as unknown as StepEnv;
+      const started = performance.now();
+      const outcome = await runStep(step, env);
+      const ms = Math.round(performance.now() - started);
+      await audit.record(actor, 'execute.webhook', { type: 'url', id: new URL(input.url).host }, { status_code: outcome.outputs?.status_code ?? null });
+      let response: unknown = outcome.stdout;
+      try {
+        response = JSON.parse(outcome.stdout);
+      } catch {
+        // not JSON: keep the text
+      }
+      const statusCode = outcome.outputs?.status_code ? Number(outcome.outputs.status_code) : null;
+      return { status_code: statusCode, response, response_time_ms: ms, ...(statusCode === null && outcome.error ? { error: outcome.error } : {}) };
+    },
+  };
+}
+
+/** The executor service. */
+export type ExecutorService = ReturnType<typeof createExecutorService>;
