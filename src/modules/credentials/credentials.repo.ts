@@ -1,5 +1,6 @@
 /** SQL for credentials. Secrets arrive here already sealed; this file never sees plaintext. */
 import { rethrowConflict } from '../../db/errors.ts';
+import { containsPattern } from '../../db/like.ts';
 import type { CredentialRow, Queryable } from '../../db/schema.ts';
 
 const UNIQUE_FIELDS = { credentials_name_key: 'name' };
@@ -19,9 +20,6 @@ export interface CredentialWrite {
   certificate_info: Record<string, unknown> | null;
 }
 
-function likePattern(text: string): string {
-  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
 
 /** Builds the credentials repository over `db`. */
 export function createCredentialsRepo(db: Queryable) {
@@ -32,7 +30,7 @@ export function createCredentialsRepo(db: Queryable) {
         query = query.where('type', '=', filter.type);
       }
       if (filter.search) {
-        const pattern = likePattern(filter.search);
+        const pattern = containsPattern(filter.search);
         query = query.where((eb) => eb.or([eb('name', 'ilike', pattern), eb('description', 'ilike', pattern), eb('username', 'ilike', pattern)]));
       }
       const [rows, count] = await Promise.all([

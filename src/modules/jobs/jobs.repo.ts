@@ -1,5 +1,6 @@
 /** SQL for job definitions. */
 import { rethrowConflict } from '../../db/errors.ts';
+import { containsPattern } from '../../db/like.ts';
 import type { JobRow, Queryable } from '../../db/schema.ts';
 
 const UNIQUE_FIELDS = { jobs_name_key: 'name' };
@@ -27,7 +28,7 @@ export function createJobsRepo(db: Queryable) {
         query = query.where('created_by', '=', filter.createdBy);
       }
       if (filter.search) {
-        const pattern = `%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+        const pattern = containsPattern(filter.search);
         query = query.where((eb) => eb.or([eb('name', 'ilike', pattern), eb('description', 'ilike', pattern)]));
       }
       const [rows, count] = await Promise.all([

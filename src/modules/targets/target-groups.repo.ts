@@ -2,6 +2,7 @@
 import { type ExpressionBuilder, sql } from 'kysely';
 
 import { rethrowConflict } from '../../db/errors.ts';
+import { containsPattern } from '../../db/like.ts';
 import type { Queryable, Schema, TargetGroupRow } from '../../db/schema.ts';
 
 const UNIQUE_FIELDS = { target_groups_name_key: 'name' };
@@ -20,7 +21,7 @@ export function createGroupsRepo(db: Queryable) {
     async list(filter: { search?: string; offset: number; limit: number }): Promise<{ rows: GroupWithMembers[]; total: number }> {
       let query = db.selectFrom('target_groups');
       if (filter.search) {
-        query = query.where('name', 'ilike', `%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+        query = query.where('name', 'ilike', containsPattern(filter.search));
       }
       const [rows, count] = await Promise.all([
         query.selectAll('target_groups').select(memberIds).orderBy('name').orderBy('id').offset(filter.offset).limit(filter.limit).execute(),

@@ -2,6 +2,7 @@
 import { type ExpressionBuilder, sql } from 'kysely';
 
 import { rethrowConflict } from '../../db/errors.ts';
+import { containsPattern } from '../../db/like.ts';
 import type { Queryable, Schema, TargetRow } from '../../db/schema.ts';
 
 const UNIQUE_FIELDS = { targets_name_key: 'name' };
@@ -24,9 +25,6 @@ export interface TargetFilter {
   limit: number;
 }
 
-function likePattern(text: string): string {
-  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
 
 const groupIds = (eb: ExpressionBuilder<Schema, 'targets'>) =>
   sql<number[]>`array(select m.group_id from target_group_members m where m.target_id = ${eb.ref('targets.id')} order by m.group_id)`.as('group_ids');
@@ -51,7 +49,7 @@ export function createTargetsRepo(db: Queryable) {
         query = query.where(sql<boolean>`tags @> array[${filter.tag}]::text[]`);
       }
       if (filter.search) {
-        const pattern = likePattern(filter.search);
+        const pattern = containsPattern(filter.search);
         query = query.where((eb) => eb.or([eb('name', 'ilike', pattern), eb('host', 'ilike', pattern), eb('description', 'ilike', pattern)]));
       }
       const [rows, count] = await Promise.all([

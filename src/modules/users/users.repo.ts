@@ -2,6 +2,7 @@
 import { sql } from 'kysely';
 
 import { rethrowConflict } from '../../db/errors.ts';
+import { containsPattern } from '../../db/like.ts';
 import type { NewUserRow, Queryable, UserRow } from '../../db/schema.ts';
 
 const UNIQUE_FIELDS = { users_username_key: 'username', users_email_key: 'email' };
@@ -9,10 +10,6 @@ const UNIQUE_FIELDS = { users_username_key: 'username', users_email_key: 'email'
 /** Columns a user update may set. */
 export type UserPatch = Partial<Pick<UserRow, 'email' | 'role' | 'is_active' | 'password_hash'>> & { bumpTokenVersion?: boolean };
 
-/** Escapes LIKE wildcards in user-supplied search text. */
-function likePattern(text: string): string {
-  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
 
 /** Builds the users repository over `db`. */
 export function createUsersRepo(db: Queryable) {
@@ -20,7 +17,7 @@ export function createUsersRepo(db: Queryable) {
     async list(filter: { search?: string; offset: number; limit: number }): Promise<{ rows: UserRow[]; total: number }> {
       let query = db.selectFrom('users');
       if (filter.search) {
-        const pattern = likePattern(filter.search);
+        const pattern = containsPattern(filter.search);
         query = query.where((eb) => eb.or([eb('username', 'ilike', pattern), eb('email', 'ilike', pattern)]));
       }
       const [rows, count] = await Promise.all([
