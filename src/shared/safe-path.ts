@@ -17,7 +17,7 @@ export function resolveInside(root: string, userPath: string): string {
   const base = resolve(root);
   const full = resolve(base, userPath);
   const rel = relative(base, full);
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('..')) {
+  if (rel === '' || isAbsolute(rel) || rel.split(sep).includes('..')) {
     throw new UnsafePathError(userPath);
   }
   return full;

@@ -16,11 +16,14 @@ export async function reap(deps: { repo: RunsRepo; runs: RunsService; events: Ru
   const { repo, runs, events, queue, clock } = deps;
   const now = clock.now();
   let settled = 0;
-  for (const runId of await repo.expireLeases(now)) {
-    events.emit({ runId, type: 'target_finished', data: { status: 'failed', error: 'worker_lost' } });
-    await runs.finalize(runId);
-    settled++;
+  const lost = await repo.expireLeases(now);
+  for (const { run_id, target_id } of lost) {
+    events.emit({ runId: run_id, type: 'target_finished', targetId: target_id, data: { status: 'failed', error: 'worker_lost' } });
   }
+  for (const runId of new Set(lost.map((l) => l.run_id))) {
+    await runs.finalize(runId);
+  }
+  settled += lost.length;
   for (const runId of await repo.overdueRuns(now)) {
     settled += (await repo.closePendingTargets(runId, 'timed_out', now)).length;
     await runs.finalize(runId);

@@ -2,6 +2,7 @@
  * The file store: the local side of sftp steps. Every path is confined to the store's root
  * (absolute paths and `..` are refused), uploads are size-capped and land atomically.
  */
+import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, type Stats } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
@@ -18,6 +19,20 @@ export interface StoredFile {
   path: string;
   size: number;
   modified_at: string;
+}
+
+/** Filesystem errors that mean "this path cannot hold a file": the caller's mistake, a 400. */
+const PATH_ERRORS = new Set(['EISDIR', 'ENOTDIR', 'ENAMETOOLONG', 'EEXIST', 'ENOENT']);
+
+/** Rethrows a filesystem refusal of `path` as a ValidationError; anything else unchanged. */
+function refused(path: string) {
+  return (e: unknown): never => {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code && PATH_ERRORS.has(code)) {
+      throw new ValidationError(`path "${path}" cannot be stored (${code === 'ENAMETOOLONG' ? 'name too long' : 'a file or directory is in the way'})`, 'path');
+    }
+    throw e;
+  };
 }
 
 /** Builds the store over `root`. */
@@ -67,9 +82,12 @@ export function createFilesService(deps: { root: string; maxUploadBytes: number;
 
     /** Streams `body` into `path` (replacing it); a body over the cap is a 413 and leaves nothing. */
     async put(actor: Actor, path: string, body: Readable): Promise<StoredFile> {
+      if (path.endsWith('/')) {
+        throw new ValidationError('path must name a file, not a directory', 'path');
+      }
       const full = locate(path);
-      await mkdir(dirname(full), { recursive: true });
-      const temp = join(dirname(full), `.upload-${process.pid}-${Date.now()}`);
+      await mkdir(dirname(full), { recursive: true }).catch(refused(path));
+      const temp = join(dirname(full), `.upload-${randomUUID()}`);
       let size = 0;
       try {
         await pipeline(
@@ -88,7 +106,7 @@ export function createFilesService(deps: { root: string; maxUploadBytes: number;
         await rename(temp, full);
       } catch (e) {
         await rm(temp, { force: true });
-        throw e;
+        return refused(path)(e);
       }
       await audit.record(actor, 'file.put', { type: 'file', id: path }, { size });
       const info = await stat(full);

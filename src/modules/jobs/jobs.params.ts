@@ -22,7 +22,7 @@ export const ParameterDeclaration = Type.Object(
 export type ParameterDeclaration = Static<typeof ParameterDeclaration>;
 
 /** name → declaration. */
-export const ParameterDeclarations = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$' }), ParameterDeclaration, { maxProperties: 100 });
+export const ParameterDeclarations = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$' }), ParameterDeclaration, { maxProperties: 100, additionalProperties: false });
 export type ParameterDeclarations = Static<typeof ParameterDeclarations>;
 
 /** Parameter values of a run. */

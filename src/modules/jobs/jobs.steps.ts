@@ -23,7 +23,7 @@ const common = {
   when: Type.Optional(Type.String({ maxLength: 4096, description: 'Template; the step is skipped when it renders to "", false, 0 or no' })),
 };
 const Url = Type.String({ minLength: 1, maxLength: 8192, description: 'http(s) URL (template)' });
-const Headers = Type.Record(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]{1,128}$' }), Type.String({ maxLength: 8192 }));
+const Headers = Type.Record(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]{1,128}$' }), Type.String({ maxLength: 8192 }), { additionalProperties: false });
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 const CredentialRef = Type.Integer({ minimum: 1, maximum: 2147483647 });
 

@@ -180,16 +180,24 @@ export function createRunsRepo(db: Db) {
       return rows;
     },
 
-    /** Run-targets whose worker stopped renewing: marked failed with `worker_lost`. Returns their run ids. */
-    async expireLeases(now: Date): Promise<number[]> {
-      const rows = await db
+    /**
+     * Run-targets whose worker stopped renewing: marked failed with `worker_lost`, their running
+     * step failed the same way and the rest skipped. Returns them.
+     */
+    async expireLeases(now: Date): Promise<Array<{ run_id: number; target_id: number }>> {
+      const lost = await db
         .updateTable('job_run_targets')
         .set({ status: 'failed', error: 'worker_lost', finished_at: now, lease_until: null })
         .where('status', '=', 'running')
         .where('lease_until', '<', now)
-        .returning('run_id')
+        .returning(['run_id', 'target_id'])
         .execute();
-      return [...new Set(rows.map((r) => r.run_id))];
+      for (const { run_id, target_id } of lost) {
+        const steps = db.updateTable('job_run_steps').where('run_id', '=', run_id).where('target_id', '=', target_id);
+        await steps.set({ status: 'failed', error: 'worker_lost', finished_at: now }).where('status', '=', 'running').execute();
+        await steps.set({ status: 'skipped' }).where('status', '=', 'pending').execute();
+      }
+      return lost;
     },
 
     /** Marks a run's pending targets (and their steps) with `status` (cancel, deadline). */
