@@ -112,6 +112,10 @@ export function connectSsh(options: SshConnectOptions): Promise<SshConnection> {
   });
 }
 
+/** How often a kill is repeated while the channel stays open, and when to stop waiting for it. */
+const KILL_RETRY_MS = 500;
+const KILL_GIVE_UP_MS = 15_000;
+
 /** Accumulates one stream up to `max` bytes. */
 function capped(max: number) {
   const chunks: Buffer[] = [];
@@ -135,12 +139,28 @@ function collect(channel: ClientChannel, options: ExecOptions): Promise<ExecResu
     let exitCode: number | null = null;
     let signal: string | null = null;
     let killed: ExecResult['killed'];
+    let resignal: NodeJS.Timeout | undefined;
+    let giveUp: NodeJS.Timeout | undefined;
+    let settled = false;
+    const finish = () => {
+      if (!settled) {
+        settled = true;
+        clearTimeout(timer);
+        clearInterval(resignal);
+        clearTimeout(giveUp);
+        options.signal?.removeEventListener('abort', onAbort);
+        resolve({ stdout: out.text(), stderr: err.text(), exitCode, signal, killed });
+      }
+    };
     const kill = (why: 'timeout' | 'aborted') => {
       if (!killed) {
         killed = why;
-        // sshd delivers the signal to the session's whole process group.
+        // sshd delivers the signal to the session's whole process group. A signal that arrives
+        // before the session's process exists is lost, so it is repeated until the channel closes.
         channel.signal('KILL');
         channel.close();
+        resignal = setInterval(() => channel.signal('KILL'), KILL_RETRY_MS);
+        giveUp = setTimeout(finish, KILL_GIVE_UP_MS);
       }
     };
     const timer = options.timeoutMs ? setTimeout(() => kill('timeout'), options.timeoutMs) : undefined;
@@ -161,11 +181,7 @@ function collect(channel: ClientChannel, options: ExecOptions): Promise<ExecResu
       exitCode = code;
       signal = sig ?? signal;
     });
-    channel.on('close', () => {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
-      resolve({ stdout: out.text(), stderr: err.text(), exitCode, signal, killed });
-    });
+    channel.on('close', finish);
   });
 }
 

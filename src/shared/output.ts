@@ -35,3 +35,55 @@ export function capOutput(text: string, maxBytes: number): { text: string; trunc
   }
   return { text: Buffer.from(text).subarray(0, maxBytes).toString('utf8') + TRUNCATION_MARKER, truncated: true };
 }
+
+/** Text of live output released so far must not end inside a secret: hold back this much. */
+const LIVE_CHUNK = 4096;
+
+/**
+ * Live output of one step: masked, capped like stored output (with the marker), and released at
+ * line ends (or in large pieces minus a tail as long as the longest secret), so a secret split
+ * across network chunks is never sent in two halves.
+ */
+export function createLiveOutput(options: {
+  mask: (text: string) => string;
+  /** Length of the longest secret (the tail held back when a long line is released early). */
+  longestSecret: () => number;
+  maxBytes: number;
+  emit: (stream: 'stdout' | 'stderr', text: string) => void;
+}) {
+  const streams = { stdout: { pending: '', sent: 0, capped: false }, stderr: { pending: '', sent: 0, capped: false } };
+
+  function release(name: 'stdout' | 'stderr', final: boolean): void {
+    const s = streams[name];
+    const lineEnd = s.pending.lastIndexOf('\n') + 1;
+    const early = s.pending.length > LIVE_CHUNK ? s.pending.length - Math.max(0, options.longestSecret() - 1) : 0;
+    const cut = final ? s.pending.length : Math.max(lineEnd, early);
+    if (cut <= 0 || s.capped) {
+      s.pending = s.capped ? '' : s.pending;
+      return;
+    }
+    let text = options.mask(s.pending.slice(0, cut));
+    s.pending = s.pending.slice(cut);
+    const budget = options.maxBytes - s.sent;
+    if (Buffer.byteLength(text) > budget) {
+      text = Buffer.from(text).subarray(0, Math.max(0, budget)).toString('utf8') + TRUNCATION_MARKER;
+      s.capped = true;
+    }
+    s.sent += Buffer.byteLength(text);
+    options.emit(name, text);
+  }
+
+  return {
+    push(name: 'stdout' | 'stderr', chunk: string): void {
+      if (!streams[name].capped) {
+        streams[name].pending += chunk;
+        release(name, false);
+      }
+    },
+    /** Releases what is held (call when the step ends). */
+    finish(): void {
+      release('stdout', true);
+      release('stderr', true);
+    },
+  };
+}

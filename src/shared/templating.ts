@@ -19,6 +19,7 @@ const NO_FILES = {
     throw new Error(`templates cannot read files (${file})`);
   },
   resolve: (_root: string, file: string) => file,
+  dirname: (file: string) => file,
   sep: '/',
 };
 
@@ -27,7 +28,7 @@ export type TemplateEngine = ReturnType<typeof createTemplateEngine>;
 
 /** Builds the strict engine. */
 export function createTemplateEngine() {
-  const liquid = new Liquid({ strictVariables: true, strictFilters: true, ownPropertyOnly: true, cache: 1000, fs: NO_FILES, root: [], partials: [], layouts: [] });
+  const liquid = new Liquid({ strictVariables: true, strictFilters: true, ownPropertyOnly: true, cache: 1000, fs: NO_FILES, root: [], partials: [], layouts: [], relativeReference: false });
   return {
     /** The variable paths a template reads (e.g. `['params', 'x']`); throws on a syntax error. */
     variables(template: string): Array<Array<string | number>> {

@@ -3,6 +3,8 @@
  * rendered against params/target/job/run/earlier steps, output masked and capped, each result
  * written as it completes, events emitted for live viewers.
  */
+import { StringDecoder } from 'node:string_decoder';
+
 import type { JobRunRow, JobRunTargetRow } from '../db/schema.ts';
 import type { SshConnection } from '../executor/ssh.ts';
 import type { Logger } from '../logging.ts';
@@ -11,7 +13,7 @@ import { type ParameterDeclarations, secretValues, type Step } from '../modules/
 import type { RunEvents, RunsRepo, RunsService } from '../modules/runs/index.ts';
 import type { TargetConnector, TargetsService, TargetWithGroups } from '../modules/targets/index.ts';
 import type { Clock } from '../shared/clock.ts';
-import { capOutput, createMasker, parseOutputs } from '../shared/output.ts';
+import { capOutput, createLiveOutput, createMasker, parseOutputs } from '../shared/output.ts';
 import type { TemplateEngine } from '../shared/templating.ts';
 import { runStep, type StepOutcome } from './steps.ts';
 
@@ -57,14 +59,53 @@ function targetView(target: TargetWithGroups | null) {
 export function createRunTargetExecutor(deps: RunTargetDeps) {
   const { repo, runs, events, templates, clock } = deps;
 
+  /**
+   * What every target of a run shares, loaded once per run per worker: the decrypted parameters,
+   * the run's targets (one query for all of them) and each credential (decrypted once).
+   */
+  interface RunContext {
+    params: ReturnType<RunsService['parameterValues']>;
+    targets: Map<number, TargetWithGroups>;
+    credentials: Map<number, Promise<ResolvedCredential>>;
+  }
+  const contexts = new Map<number, Promise<RunContext>>();
+  const MAX_CACHED_RUNS = 50;
+
+  function runContext(run: JobRunRow): Promise<RunContext> {
+    let ctx = contexts.get(run.id);
+    if (!ctx) {
+      ctx = (async () => {
+        const rows = await deps.targets.findMany(run.target_ids);
+        return { params: runs.parameterValues(run.parameters_sealed), targets: new Map(rows.map((t) => [t.id, t])), credentials: new Map() };
+      })();
+      contexts.set(run.id, ctx);
+      ctx.catch(() => contexts.delete(run.id));
+      if (contexts.size > MAX_CACHED_RUNS) {
+        contexts.delete(contexts.keys().next().value as number);
+      }
+    }
+    return ctx;
+  }
+
+  function credentialOf(shared: RunContext, id: number): Promise<ResolvedCredential> {
+    let found = shared.credentials.get(id);
+    if (!found) {
+      found = deps.credentials.resolve(id);
+      shared.credentials.set(id, found);
+      found.catch(() => shared.credentials.delete(id));
+    }
+    return found;
+  }
+
   async function execute(claimed: JobRunTargetRow, run: JobRunRow, workerId: string, signal: AbortSignal): Promise<void> {
     const runId = run.id;
     const targetId = claimed.target_id;
     const steps = run.definition.steps as Step[];
-    const params = runs.parameterValues(run.parameters_sealed);
+    const shared = await runContext(run);
+    const params = shared.params;
     const secrets = secretValues(run.definition.parameters as ParameterDeclarations, params);
-    const target = targetId === 0 ? null : ((await deps.targets.getMany([targetId]).catch(() => []))[0] ?? null);
-    const credential = target?.credential_id ? await deps.credentials.resolve(target.credential_id) : undefined;
+    const target = targetId === 0 ? null : (shared.targets.get(targetId) ?? null);
+    const credential = target?.credential_id ? await credentialOf(shared, target.credential_id) : undefined;
     const addSecrets = (c: ResolvedCredential) => CREDENTIAL_SECRETS.forEach((f) => c[f] && secrets.push(c[f] as string));
     if (credential) {
       addSecrets(credential);
@@ -81,7 +122,8 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
         if (finalError || signal.aborted) {
           break;
         }
-        const mask = createMasker(secrets);
+        // Built on use: a credential the step resolves while running is masked in its own output too.
+        const mask = (text: string) => createMasker(secrets)(text);
         const started = clock.now();
         let outcome: StepOutcome;
         let rendered: Record<string, unknown> | undefined;
@@ -98,31 +140,33 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
         }
         await repo.updateStep(runId, targetId, index, { status: 'running', started_at: started });
         events.emit({ runId, type: 'step_started', targetId, stepIndex: index, data: { name: step.name } });
+        const live = createLiveOutput({
+          mask,
+          longestSecret: () => Math.max(0, ...secrets.map((x) => x.length)),
+          maxBytes: deps.maxOutputBytes,
+          emit: (stream, text) => events.emit({ runId, type: 'output', targetId, stepIndex: index, data: { stream, text } }),
+        });
+        const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
         if (rendered) {
-          let emitted = 0;
           const env = {
             target,
             connection: () => (connection ??= credential ? deps.connector.openSsh(target as TargetWithGroups, credential) : Promise.reject(new Error('the target has no credential'))),
             resolveCredential: async (id: number) => {
-              const c = await deps.credentials.resolve(id);
+              const c = await credentialOf(shared, id);
               addSecrets(c);
               return c;
             },
             filesRoot: deps.filesRoot,
             signal,
             maxOutputBytes: deps.maxOutputBytes,
-            onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => {
-              if (emitted < deps.maxOutputBytes) {
-                emitted += chunk.length;
-                events.emit({ runId, type: 'output', targetId, stepIndex: index, data: { stream, text: mask(chunk.toString('utf8')) } });
-              }
-            },
+            onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => live.push(stream, decoders[stream].write(chunk)),
           };
           outcome = await runStep(rendered, env);
           for (let attempt = 1; attempt <= step.retries && outcome.status === 'failed' && !outcome.unreachable && !signal.aborted; attempt++) {
             outcome = await runStep(rendered, env);
           }
         }
+        live.finish();
         outcome ??= { status: 'failed', exitCode: null, stdout: '', stderr: '', error: 'not run' };
         const stdout = capOutput(mask(outcome.stdout), deps.maxOutputBytes);
         const stderr = capOutput(mask(outcome.stderr), deps.maxOutputBytes);
@@ -166,10 +210,16 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
       finalStatus = 'failed';
     }
     await repo.finishPendingSteps(runId, targetId, 'skipped');
+    if (signal.aborted && signal.reason === 'timed_out') {
+      // The run's deadline passed: targets not started yet will never start.
+      await repo.closePendingTargets(runId, 'timed_out', clock.now());
+    }
     if (await repo.finishTarget(runId, targetId, workerId, finalStatus, finalError, clock.now())) {
       events.emit({ runId, type: 'target_finished', targetId, data: { status: finalStatus, error: finalError } });
     }
-    await runs.finalize(runId);
+    if (await runs.finalize(runId)) {
+      contexts.delete(runId);
+    }
   }
 
   return { execute };

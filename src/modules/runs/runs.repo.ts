@@ -97,39 +97,35 @@ export function createRunsRepo(db: Db) {
      * serialised by an advisory lock so the run's concurrency holds across all workers.
      */
     async claim(runId: number, targetId: number | undefined, workerId: string, leaseS: number, now: Date): Promise<JobRunTargetRow | undefined> {
+      const lease = new Date(now.getTime() + leaseS * 1000);
+      const onlyTarget = targetId === undefined ? sql`` : sql`and p.target_id = ${targetId}`;
       return db.transaction().execute(async (tx) => {
         await sql`select pg_advisory_xact_lock(7446002, ${runId})`.execute(tx);
-        const run = await tx.selectFrom('job_runs').select(['definition', 'status', 'cancel_requested']).where('id', '=', runId).executeTakeFirst();
-        if (!run || run.cancel_requested || !['queued', 'running'].includes(run.status)) {
-          return undefined;
-        }
-        const running = await tx.selectFrom('job_run_targets').select((eb) => eb.fn.countAll<number>().as('n')).where('run_id', '=', runId).where('status', '=', 'running').executeTakeFirstOrThrow();
-        if (Number(running.n) >= run.definition.concurrency) {
-          return undefined;
-        }
-        let pick = tx.selectFrom('job_run_targets').select('target_id').where('run_id', '=', runId).where('status', '=', 'pending');
-        pick = targetId === undefined ? pick.orderBy('target_id').limit(1) : pick.where('target_id', '=', targetId);
-        const chosen = await pick.executeTakeFirst();
-        if (!chosen) {
-          return undefined;
-        }
-        const lease = new Date(now.getTime() + leaseS * 1000);
-        const claimed = await tx
-          .updateTable('job_run_targets')
-          .set({ status: 'running', worker_id: workerId, lease_until: lease, started_at: now })
-          .where('run_id', '=', runId)
-          .where('target_id', '=', chosen.target_id)
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        if (run.status === 'queued') {
-          const definition = run.definition;
-          await tx
-            .updateTable('job_runs')
-            .set({ status: 'running', started_at: now, deadline_at: new Date(now.getTime() + definition.timeout_s * 1000) })
-            .where('id', '=', runId)
-            .execute();
-        }
-        return claimed;
+        // One statement: pick a pending target if the run is active and below its concurrency,
+        // claim it, and mark the run started (with its deadline) on its first claim.
+        const { rows } = await sql<JobRunTargetRow>`
+          with claimed as (
+            update job_run_targets t
+               set status = 'running', worker_id = ${workerId}, lease_until = ${lease}, started_at = ${now}
+             where t.run_id = ${runId}
+               and t.target_id = (select p.target_id from job_run_targets p
+                                   where p.run_id = ${runId} and p.status = 'pending' ${onlyTarget}
+                                   order by p.target_id limit 1)
+               and exists (select 1 from job_runs r
+                            where r.id = ${runId} and r.status in ('queued', 'running') and not r.cancel_requested
+                              and (r.deadline_at is null or r.deadline_at > ${now})
+                              and (select count(*) from job_run_targets x where x.run_id = ${runId} and x.status = 'running')
+                                  < (r.definition->>'concurrency')::int)
+            returning t.*
+          ), started as (
+            update job_runs
+               set status = 'running', started_at = ${now},
+                   deadline_at = ${now}::timestamptz + ((definition->>'timeout_s')::int * interval '1 second')
+             where id = ${runId} and status = 'queued' and exists (select 1 from claimed)
+            returning id
+          )
+          select * from claimed`.execute(tx);
+        return rows[0];
       });
     },
 

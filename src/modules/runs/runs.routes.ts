@@ -41,9 +41,22 @@ export function toRunResponse(run: JobRunRow) {
   };
 }
 
+/** Per-status target counts; finished runs keep the stored summary, active ones are counted live. */
+function liveSummary(run: JobRunRow, targets: JobRunTargetRow[]): Record<string, number> {
+  if (Object.keys(run.summary).length > 0) {
+    return run.summary;
+  }
+  const counts: Record<string, number> = { succeeded: 0, failed: 0, unreachable: 0, timed_out: 0, canceled: 0, skipped: 0, pending: 0, running: 0 };
+  for (const t of targets) {
+    counts[t.status] = (counts[t.status] ?? 0) + 1;
+  }
+  return counts;
+}
+
 function toRunDetail(run: JobRunRow, targets: JobRunTargetRow[], steps: JobRunStepRow[]) {
   return {
     ...toRunResponse(run),
+    summary: liveSummary(run, targets),
     targets: targets.map((t) => ({ target_id: targetOrNull(t.target_id), name: t.target_name, status: t.status, error: t.error, started_at: iso(t.started_at), finished_at: iso(t.finished_at) })),
     steps: steps.map((s) => ({
       step_index: s.step_index,

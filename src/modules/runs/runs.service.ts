@@ -63,6 +63,7 @@ export function createRunsService(deps: {
   }
 
   async function resolveTargets(input: QueueRunInput, steps: Step[]): Promise<Array<{ id: number; name: string | null }>> {
+    await groups.assertExist(input.groupIds ?? []);
     const fromGroups = await groups.memberIds(input.groupIds ?? []);
     const ids = [...new Set([...(input.targetIds ?? []), ...fromGroups])];
     if (ids.length === 0) {
@@ -208,13 +209,14 @@ export function createRunsService(deps: {
       return { data: full.slice(offset), next_offset: Math.max(offset, full.length), complete };
     },
 
-    /** Finishes the run if nothing is left to do; emits run_finished once. */
-    async finalize(id: number): Promise<void> {
+    /** Finishes the run if nothing is left to do; emits run_finished once. True when it finished now. */
+    async finalize(id: number): Promise<boolean> {
       const done = await repo.finalizeRun(id, clock.now());
       if (done) {
         events.emit({ runId: id, type: 'run_finished', data: { status: done.status, summary: done.summary } });
         await events.flush();
       }
+      return done !== undefined;
     },
   };
   return service;

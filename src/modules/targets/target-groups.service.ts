@@ -1,6 +1,6 @@
 /** Target groups and their membership; every change audited. */
 import type { Db } from '../../db/schema.ts';
-import { NotFoundError } from '../../errors.ts';
+import { NotFoundError, ValidationError } from '../../errors.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Actor } from '../../shared/roles.ts';
 import type { AuditService } from '../audit/index.ts';
@@ -78,6 +78,19 @@ export function createGroupsService(deps: { db: Db; repo: GroupsRepo; targets: T
         await audit.record(actor, 'target_group.remove_target', { type: 'target_group', id: groupId }, { target_id: targetId });
       }
       return removed;
+    },
+
+    /** Throws a 400 naming `group_ids` unless every id is a group. */
+    async assertExist(groupIds: readonly number[]): Promise<void> {
+      const missing = [];
+      for (const id of new Set(groupIds)) {
+        if (!(await repo.findById(id))) {
+          missing.push(id);
+        }
+      }
+      if (missing.length > 0) {
+        throw new ValidationError(`group_ids: unknown group id(s) ${missing.join(', ')}`, 'group_ids', { details: { group_ids: missing } });
+      }
     },
 
     /** Ids of the targets in any of `groupIds`. */

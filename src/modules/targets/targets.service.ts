@@ -128,6 +128,9 @@ export function createTargetsService(deps: { db: Db; repo: TargetsRepo; groups: 
       });
     },
 
+    /** The targets among `ids` that still exist. */
+    findMany: (ids: readonly number[]) => repo.findByIds([...new Set(ids)]),
+
     /** Resolves target ids for a run; unknown ids are a 400 naming `field`. */
     async getMany(ids: readonly number[], field = 'target_ids'): Promise<TargetWithGroups[]> {
       const unique = [...new Set(ids)];
