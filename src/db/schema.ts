@@ -146,6 +146,7 @@ export interface JobRunsTable {
   target_ids: number[];
   summary: ColumnType<Record<string, number>, string | undefined, string>;
   cancel_requested: Generated<boolean>;
+  running: Generated<number>;
   queued_at: Timestamp;
   started_at: Date | null;
   finished_at: Date | null;

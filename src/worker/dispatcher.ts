@@ -6,6 +6,7 @@
  * aborted locally, which kills their remote processes.
  */
 import type { Database } from '../db/database.ts';
+import type { JobRunRow } from '../db/schema.ts';
 import type { Logger } from '../logging.ts';
 import { CANCEL_CHANNEL, type RunsRepo, WORK_CHANNEL } from '../modules/runs/index.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -44,11 +45,25 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<{ stop(): P
     }
   };
 
+  // The run row only matters for its definition and deadline, fixed once the run has started.
+  const runs = new Map<number, Promise<JobRunRow | undefined>>();
+  const runRow = (runId: number) => {
+    let row = runs.get(runId);
+    if (!row) {
+      row = repo.findRun(runId);
+      runs.set(runId, row);
+      if (runs.size > 100) {
+        runs.delete(runs.keys().next().value as number);
+      }
+    }
+    return row;
+  };
+
   async function work(runId: number, firstTarget: number | undefined): Promise<void> {
     let targetId = firstTarget;
     for (;;) {
       const claimed = await repo.claim(runId, targetId, workerId, leaseS, clock.now());
-      const run = claimed && (await repo.findRun(runId));
+      const run = claimed && (await runRow(runId));
       if (!claimed || !run) {
         return;
       }

@@ -99,34 +99,32 @@ export function createRunsRepo(db: Db) {
     async claim(runId: number, targetId: number | undefined, workerId: string, leaseS: number, now: Date): Promise<JobRunTargetRow | undefined> {
       const lease = new Date(now.getTime() + leaseS * 1000);
       const onlyTarget = targetId === undefined ? sql`` : sql`and p.target_id = ${targetId}`;
-      return db.transaction().execute(async (tx) => {
-        await sql`select pg_advisory_xact_lock(7446002, ${runId})`.execute(tx);
-        // One statement: pick a pending target if the run is active and below its concurrency,
-        // claim it, and mark the run started (with its deadline) on its first claim.
-        const { rows } = await sql<JobRunTargetRow>`
-          with claimed as (
-            update job_run_targets t
-               set status = 'running', worker_id = ${workerId}, lease_until = ${lease}, started_at = ${now}
-             where t.run_id = ${runId}
-               and t.target_id = (select p.target_id from job_run_targets p
-                                   where p.run_id = ${runId} and p.status = 'pending' ${onlyTarget}
-                                   order by p.target_id limit 1)
-               and exists (select 1 from job_runs r
-                            where r.id = ${runId} and r.status in ('queued', 'running') and not r.cancel_requested
-                              and (r.deadline_at is null or r.deadline_at > ${now})
-                              and (select count(*) from job_run_targets x where x.run_id = ${runId} and x.status = 'running')
-                                  < (r.definition->>'concurrency')::int)
-            returning t.*
-          ), started as (
-            update job_runs
-               set status = 'running', started_at = ${now},
-                   deadline_at = ${now}::timestamptz + ((definition->>'timeout_s')::int * interval '1 second')
-             where id = ${runId} and status = 'queued' and exists (select 1 from claimed)
-            returning id
-          )
-          select * from claimed`.execute(tx);
-        return rows[0];
-      });
+      // One autocommitted statement: lock a pending target (skipping ones other workers hold),
+      // take a slot on the run if it is active, before its deadline and below its concurrency
+      // (the run row's lock serialises competing claims only for this statement), claim the target.
+      const { rows } = await sql<JobRunTargetRow>`
+        with pick as (
+          select p.target_id from job_run_targets p
+           where p.run_id = ${runId} and p.status = 'pending' ${onlyTarget}
+           order by p.target_id limit 1
+           for update skip locked
+        ), slot as (
+          update job_runs
+             set running = running + 1,
+                 status = 'running',
+                 started_at = coalesce(started_at, ${now}),
+                 deadline_at = coalesce(deadline_at, ${now}::timestamptz + ((definition->>'timeout_s')::int * interval '1 second'))
+           where id = ${runId} and exists (select 1 from pick)
+             and status in ('queued', 'running') and not cancel_requested
+             and (deadline_at is null or deadline_at > ${now})
+             and running < (definition->>'concurrency')::int
+          returning id
+        )
+        update job_run_targets t
+           set status = 'running', worker_id = ${workerId}, lease_until = ${lease}, started_at = ${now}
+         where t.run_id = ${runId} and t.target_id = (select target_id from pick) and exists (select 1 from slot)
+        returning t.*`.execute(db);
+      return rows[0];
     },
 
     async updateStep(runId: number, targetId: number, stepIndex: number, values: Partial<Omit<JobRunStepRow, 'run_id' | 'target_id' | 'step_index' | 'name'>>): Promise<void> {
@@ -145,17 +143,18 @@ export function createRunsRepo(db: Db) {
       await db.updateTable('job_run_steps').set({ status }).where('run_id', '=', runId).where('target_id', '=', targetId).where('status', 'in', ['pending', 'running']).execute();
     },
 
-    /** Finishes a run-target, only if this worker still holds it. */
+    /** Finishes a run-target, only if this worker still holds it, and frees its slot on the run. */
     async finishTarget(runId: number, targetId: number, workerId: string, status: string, error: string | null, now: Date): Promise<boolean> {
-      const result = await db
-        .updateTable('job_run_targets')
-        .set({ status, error, finished_at: now, lease_until: null })
-        .where('run_id', '=', runId)
-        .where('target_id', '=', targetId)
-        .where('status', '=', 'running')
-        .where('worker_id', '=', workerId)
-        .executeTakeFirst();
-      return Number(result.numUpdatedRows) === 1;
+      const { rows } = await sql<{ run_id: number }>`
+        with done as (
+          update job_run_targets set status = ${status}, error = ${error}, finished_at = ${now}, lease_until = null
+           where run_id = ${runId} and target_id = ${targetId} and status = 'running' and worker_id = ${workerId}
+          returning run_id
+        ), freed as (
+          update job_runs set running = greatest(running - 1, 0) where id = ${runId} and exists (select 1 from done) returning id
+        )
+        select run_id from done`.execute(db);
+      return rows.length === 1;
     },
 
     /** Extends the leases of `workerId`; returns its runs that were canceled or passed their deadline. */
@@ -189,6 +188,7 @@ export function createRunsRepo(db: Db) {
         .returning(['run_id', 'target_id'])
         .execute();
       for (const { run_id, target_id } of lost) {
+        await db.updateTable('job_runs').set((eb) => ({ running: sql<number>`greatest(${eb.ref('running')} - 1, 0)` })).where('id', '=', run_id).execute();
         const steps = db.updateTable('job_run_steps').where('run_id', '=', run_id).where('target_id', '=', target_id);
         await steps.set({ status: 'failed', error: 'worker_lost', finished_at: now }).where('status', '=', 'running').execute();
         await steps.set({ status: 'skipped' }).where('status', '=', 'pending').execute();
@@ -249,6 +249,11 @@ export function createRunsRepo(db: Db) {
      * undefined when the run is still going (or was already finished).
      */
     async finalizeRun(runId: number, now: Date): Promise<{ status: string; summary: Record<string, number> } | undefined> {
+      // Cheap common case first: something is still pending or running.
+      const active = await db.selectFrom('job_run_targets').select('target_id').where('run_id', '=', runId).where('status', 'in', ['pending', 'running']).limit(1).executeTakeFirst();
+      if (active) {
+        return undefined;
+      }
       const counts = await db.selectFrom('job_run_targets').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('run_id', '=', runId).groupBy('status').execute();
       const summary: Record<string, number> = { succeeded: 0, failed: 0, unreachable: 0, timed_out: 0, canceled: 0, skipped: 0 };
       for (const c of counts) {
