@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import type { LightMyRequestResponse } from 'fastify';
 
 import { ADMIN_PASSWORD, createTestContext, type TestContext, unique } from '../../../test/app.ts';
+import { assertError } from '../../../test/assertions.ts';
 
 const ENTRY_KEYS = ['action', 'actor_id', 'actor_username', 'at', 'details', 'id', 'ip', 'request_id', 'resource_id', 'resource_type'];
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
@@ -19,14 +19,6 @@ interface Entry {
   ip: string | null;
   request_id: string | null;
   details: Record<string, unknown>;
-}
-
-function assertError(res: LightMyRequestResponse, status: number, code: string, field?: string): void {
-  assert.equal(res.statusCode, status, `expected ${status}, got ${res.statusCode}: ${res.body}`);
-  assert.equal(res.json().error.code, code, res.body);
-  if (field !== undefined) {
-    assert.equal(res.json().error.field, field, res.body);
-  }
 }
 
 describe('audit log', () => {

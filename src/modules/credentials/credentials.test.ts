@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { InjectOptions } from 'fastify';
 import { sql } from 'kysely';
 
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
+import { assertError } from '../../../test/assertions.ts';
 
 /** Every key a credential response has: metadata and flags, no secret field. */
 const RESPONSE_KEYS = [
@@ -94,16 +95,6 @@ function bodyLines(pem: string): string[] {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l.length >= 16 && !l.startsWith('-----') && !l.includes(':'));
-}
-
-function assertError(res: LightMyRequestResponse, status: number, code: string, field?: string): void {
-  assert.equal(res.statusCode, status, `expected ${status}, got ${res.statusCode}: ${res.body}`);
-  const body = res.json();
-  assert.equal(body.error.code, code, res.body);
-  if (field !== undefined) {
-    assert.equal(body.error.field, field, res.body);
-  }
-  assert.equal(typeof body.request_id, 'string');
 }
 
 describe('credentials', () => {

@@ -6,9 +6,9 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import type { LightMyRequestResponse } from 'fastify';
 
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
+import { assertError } from '../../../test/assertions.ts';
 import { freePort, SSH_TEST_PASSWORD, SSH_TEST_USER, type Sshd, sshdSkip, startSshd } from '../../../test/sshd.ts';
 
 const FINISHED = new Set(['completed', 'failed', 'canceled', 'timed_out']);
@@ -26,14 +26,6 @@ interface Received {
   url: string;
   headers: IncomingHttpHeaders;
   body: string;
-}
-
-function assertError(res: LightMyRequestResponse, status: number, code: string, field?: string): void {
-  assert.equal(res.statusCode, status, `expected ${status}, got ${res.statusCode}: ${res.body}`);
-  assert.equal(res.json().error.code, code, res.body);
-  if (field !== undefined) {
-    assert.equal(res.json().error.field, field, res.body);
-  }
 }
 
 /** A loopback HTTP server that records requests and answers with `respond`. */

@@ -4,21 +4,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import type { LightMyRequestResponse } from 'fastify';
 
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
+import { assertError } from '../../../test/assertions.ts';
 
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 const MAX_UPLOAD = 64 * 1024;
 const OUTSIDE_SECRET = `outside-the-store-${randomBytes(8).toString('hex')}`;
-
-function assertError(res: LightMyRequestResponse, status: number, code: string, field?: string): void {
-  assert.equal(res.statusCode, status, `expected ${status}, got ${res.statusCode}: ${res.body}`);
-  assert.equal(res.json().error.code, code, res.body);
-  if (field !== undefined) {
-    assert.equal(res.json().error.field, field, res.body);
-  }
-}
 
 /** Every file below `dir` (relative paths), including hidden temp files. */
 function filesOnDisk(dir: string): string[] {

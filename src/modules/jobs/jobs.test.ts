@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import type { LightMyRequestResponse } from 'fastify';
 
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
+import { assertError } from '../../../test/assertions.ts';
 
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 const JOB_KEYS = ['allow_concurrent_runs', 'concurrency', 'created_at', 'created_by', 'description', 'id', 'name', 'parameters', 'status', 'steps', 'timeout_s', 'updated_at'];
@@ -21,14 +21,6 @@ interface Job {
   created_by: number | null;
   created_at: string;
   updated_at: string;
-}
-
-function assertError(res: LightMyRequestResponse, status: number, code: string, field?: string): void {
-  assert.equal(res.statusCode, status, `expected ${status}, got ${res.statusCode}: ${res.body}`);
-  assert.equal(res.json().error.code, code, res.body);
-  if (field !== undefined) {
-    assert.equal(res.json().error.field, field, res.body);
-  }
 }
 
 describe('jobs', () => {

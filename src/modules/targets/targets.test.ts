@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import type { LightMyRequestResponse } from 'fastify';
 
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
+import { assertError } from '../../../test/assertions.ts';
 
 const TARGET_KEYS = [
   'created_at',
@@ -52,14 +52,6 @@ interface AuditEntry {
   resource_type: string | null;
   resource_id: string | null;
   details: Record<string, unknown>;
-}
-
-function assertError(res: LightMyRequestResponse, status: number, code: string, field?: string): void {
-  assert.equal(res.statusCode, status, `expected ${status}, got ${res.statusCode}: ${res.body}`);
-  assert.equal(res.json().error.code, code, res.body);
-  if (field !== undefined) {
-    assert.equal(res.json().error.field, field, res.body);
-  }
 }
 
 describe('targets', () => {

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 
 import { ADMIN_PASSWORD, createTestContext, type TestContext, unique } from '../../../test/app.ts';
+import { assertError } from '../../../test/assertions.ts';
 
 const USER_KEYS = ['created_at', 'email', 'id', 'is_active', 'last_login_at', 'role', 'updated_at', 'username'];
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
@@ -17,17 +18,6 @@ interface UserBody {
   created_at: string;
   updated_at: string;
   last_login_at: string | null;
-}
-
-/** Asserts a 4xx/5xx envelope with `code` (and `field` when given). */
-function assertError(res: LightMyRequestResponse, status: number, code: string, field?: string): void {
-  assert.equal(res.statusCode, status, `expected ${status}, got ${res.statusCode}: ${res.body}`);
-  const body = res.json();
-  assert.equal(body.error.code, code, res.body);
-  if (field !== undefined) {
-    assert.equal(body.error.field, field, res.body);
-  }
-  assert.equal(typeof body.request_id, 'string');
 }
 
 /** Asserts the body holds no password-ish key and not the password itself. */
