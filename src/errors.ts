@@ -109,7 +109,7 @@ export class DatabaseError extends AppError {
 /** One of our own dependencies is unavailable (503). */
 export class ServiceCommunicationError extends AppError {
   constructor(service: string, message: string, extras: ErrorExtras = {}) {
-    super(message, { code: 'service_unavailable', status: 503, details: { service }, ...extras });
+    super(message, { code: 'service_unavailable', status: 503, details: { service }, expose: true, ...extras });
   }
 }
 

@@ -114,9 +114,6 @@ export function createRunsService(deps: {
   const service = {
     /** Queues a run; pass `q` to commit it atomically with the caller's own writes. */
     async queueRun(input: QueueRunInput, q?: Queryable): Promise<number> {
-      if (!queue) {
-        throw new ServiceCommunicationError('queue', 'The background queue is not running in this process');
-      }
       const job = await findJob(input.jobId);
       if (!job) {
         throw new NotFoundError(`Job ${input.jobId} not found`);
@@ -126,15 +123,18 @@ export function createRunsService(deps: {
       }
       const values = resolveParameters(job.parameters as ParameterDeclarations, input.parameters ?? {});
       const runTargets = await resolveTargets(input, job.steps as Step[]);
+      if (!queue) {
+        throw new ServiceCommunicationError('queue', 'The background queue is not running in this process');
+      }
       return q ? insert(q, job, input, values, runTargets) : db.transaction().execute((tx) => insert(tx, job, input, values, runTargets));
     },
 
     /** Queues an ad hoc execution (POST /execute): validated steps on one target, no job. */
     async queueAdhoc(input: { steps: Step[]; targetId: number; actor: Actor }): Promise<number> {
+      const [target] = await targets.getMany([input.targetId], 'target_id');
       if (!queue) {
         throw new ServiceCommunicationError('queue', 'The background queue is not running in this process');
       }
-      const [target] = await targets.getMany([input.targetId], 'target_id');
       const runTargets = [{ id: input.targetId, name: target?.name ?? null }];
       return db.transaction().execute(async (tx) => {
         const runId = await repo.insertRun(tx, {
