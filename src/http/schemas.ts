@@ -1,5 +1,5 @@
 /** Schemas shared by every module: errors, messages, pagination, ids. */
-import { Type, type Static, type TSchema } from 'typebox';
+import { Type, type Static } from 'typebox';
 
 /** The error envelope of every non-2xx response. */
 export const ErrorResponse = Type.Object(
@@ -54,9 +54,4 @@ export function iso(date: Date | null): string | null {
 /** A string enum as `{ type: string, enum: [...] }` (one clear error instead of an anyOf cascade). */
 export function StringEnum<const T extends readonly string[]>(values: T, options: { description?: string; default?: T[number] } = {}) {
   return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
-}
-
-/** A non-empty trimmed-looking string with a length cap. */
-export function Text(maxLength: number, description?: string): TSchema {
-  return Type.String({ maxLength, description });
 }

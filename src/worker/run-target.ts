@@ -8,7 +8,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { JobRunRow, JobRunTargetRow } from '../db/schema.ts';
 import type { SshConnection } from '../executor/ssh.ts';
 import type { Logger } from '../logging.ts';
-import type { CredentialsService, ResolvedCredential } from '../modules/credentials/index.ts';
+import { type CredentialsService, type ResolvedCredential, secretsOf } from '../modules/credentials/index.ts';
 import { type ParameterDeclarations, secretValues, type Step } from '../modules/jobs/index.ts';
 import type { RunEvents, RunsRepo, RunsService } from '../modules/runs/index.ts';
 import type { TargetConnector, TargetsService, TargetWithGroups } from '../modules/targets/index.ts';
@@ -34,7 +34,6 @@ export interface RunTargetDeps {
 
 type StepResult = { stdout: string; stderr: string; exit_code: number | null; outputs: Record<string, string>; status: string };
 
-const CREDENTIAL_SECRETS = ['password', 'private_key', 'passphrase', 'token', 'certificate'] as const;
 const FALSY = new Set(['', 'false', '0', 'no']);
 
 /** Renders every string inside `value`. */
@@ -106,10 +105,11 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
     const secrets = secretValues(run.definition.parameters as ParameterDeclarations, params);
     const target = targetId === 0 ? null : (shared.targets.get(targetId) ?? null);
     const credential = target?.credential_id ? await credentialOf(shared, target.credential_id) : undefined;
-    const addSecrets = (c: ResolvedCredential) => CREDENTIAL_SECRETS.forEach((f) => c[f] && secrets.push(c[f] as string));
+    const addSecrets = (c: ResolvedCredential) => secrets.push(...secretsOf(c));
     if (credential) {
       addSecrets(credential);
     }
+    let masker = { size: -1, apply: (text: string) => text };
     let connection: Promise<SshConnection> | undefined;
     const context: Record<string, unknown> = { params, target: targetView(target), job: { id: run.job_id, name: run.job_name }, run: { id: runId, trigger: run.trigger } };
     const results = [] as unknown as StepResult[] & Record<string, StepResult>;
@@ -122,8 +122,13 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
         if (finalError || signal.aborted) {
           break;
         }
-        // Built on use: a credential the step resolves while running is masked in its own output too.
-        const mask = (text: string) => createMasker(secrets)(text);
+        // Rebuilt when the list grows: a credential the step resolves while running is masked in its own output too.
+        const mask = (text: string) => {
+          if (masker.size !== secrets.length) {
+            masker = { size: secrets.length, apply: createMasker(secrets) };
+          }
+          return masker.apply(text);
+        };
         const started = clock.now();
         let outcome: StepOutcome;
         let rendered: Record<string, unknown> | undefined;

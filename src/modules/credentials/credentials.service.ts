@@ -41,6 +41,11 @@ export interface ResolvedCredential extends SecretMaterial {
   auth: 'ntlm' | 'basic' | null;
 }
 
+/** The secret values of a resolved credential (what output masking must hide). */
+export function secretsOf(credential: ResolvedCredential): string[] {
+  return SECRET_FIELDS.map((f) => credential[f]).filter((v): v is string => typeof v === 'string' && v.length > 0);
+}
+
 /** Who still uses a credential (implemented by the targets module). */
 export interface CredentialReferences {
   targetsUsing(credentialId: number): Promise<number[]>;

@@ -10,13 +10,11 @@ import type { Actor } from '../../shared/roles.ts';
 import { resolveInside } from '../../shared/safe-path.ts';
 import { runStep, type StepEnv, type StepOutcome } from '../../worker/steps.ts';
 import type { AuditService } from '../audit/index.ts';
-import type { CredentialsService, ResolvedCredential } from '../credentials/index.ts';
+import { type CredentialsService, type ResolvedCredential, secretsOf } from '../credentials/index.ts';
 import type { JobsService } from '../jobs/index.ts';
 import type { RunsService } from '../runs/index.ts';
 import type { TargetConnector, TargetsService, TargetWithGroups } from '../targets/index.ts';
 import type { ExecuteSftpBody, ExecuteSshBody, ExecuteWebhookBody } from './executor.schemas.ts';
-
-const SECRET_FIELDS = ['password', 'private_key', 'passphrase', 'token', 'certificate'] as const;
 
 /** Builds the executor service. */
 export function createExecutorService(deps: {
@@ -39,7 +37,7 @@ export function createExecutorService(deps: {
       throw new ValidationError('credential_id: the target has no credential; give one', 'credential_id');
     }
     const credential: ResolvedCredential = await credentials.resolve(id);
-    const mask = createMasker(SECRET_FIELDS.map((f) => credential[f] ?? ''));
+    const mask = createMasker(secretsOf(credential));
     let connection: Promise<SshConnection> | undefined;
     const env: StepEnv = {
       target: target as TargetWithGroups,
