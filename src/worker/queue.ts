@@ -27,5 +27,18 @@ export const QUEUES = { runTarget: 'run-target' } as const;
 
 /** Creates the queues (idempotent). Run-targets are never retried by the queue (a lost worker is `worker_lost`); the message may expire after pg-boss's 24 h maximum, the run-target row stays the truth. */
 export async function createQueues(boss: Queue): Promise<void> {
-  await boss.createQueue(QUEUES.runTarget, { name: QUEUES.runTarget, retryLimit: 0, expireInSeconds: 23 * 3600 } as never);
+  // Processes starting together on a fresh database race to create the queue's partition;
+  // PostgreSQL resolves that as a deadlock (40P01) for one of them. Creation is idempotent: retry.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await boss.createQueue(QUEUES.runTarget, { name: QUEUES.runTarget, retryLimit: 0, expireInSeconds: 23 * 3600 } as never);
+      return;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (attempt >= 5 || (code !== '40P01' && code !== '40001' && code !== '23505')) {
+        throw e;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt + Math.random() * 100));
+    }
+  }
 }
