@@ -33,15 +33,23 @@ function userExists(name: string): boolean {
   }
 }
 
-/** Makes sure the login user exists (created like test/sshd.ts does, when running as root). */
+/**
+ * Makes sure the login user exists (created like test/sshd.ts does, when running as root) and is
+ * not locked: with `UsePAM no`, sshd refuses every login of an account whose password field
+ * starts with "!" (what `useradd` leaves), public keys included.
+ */
 export function ensureFleetUser(): void {
-  if (userExists(FLEET_USER)) {
-    return;
+  const root = process.getuid?.() === 0;
+  if (!userExists(FLEET_USER)) {
+    if (!root) {
+      throw new Error(`user ${FLEET_USER} does not exist and only root can create it (useradd -m -s /bin/sh -p '*' ${FLEET_USER})`);
+    }
+    execFileSync('useradd', ['-m', '-s', '/bin/sh', '-p', '*', FLEET_USER]);
   }
-  if (process.getuid?.() !== 0) {
-    throw new Error(`user ${FLEET_USER} does not exist and only root can create it (useradd -m -s /bin/sh ${FLEET_USER})`);
+  const locked = root && execFileSync('getent', ['shadow', FLEET_USER], { encoding: 'utf8' }).split(':')[1]?.startsWith('!');
+  if (locked) {
+    execFileSync('usermod', ['-p', '*', FLEET_USER]);
   }
-  execFileSync('useradd', ['-m', '-s', '/bin/sh', FLEET_USER]);
 }
 
 /** A free TCP port on 127.0.0.1 (sshd then binds it on every fleet address). */

@@ -6,6 +6,11 @@ export const TRUNCATION_MARKER = '\n[output truncated]\n';
 /** Shortest value masked (shorter "secrets" would turn ordinary text into stars). */
 const MIN_SECRET_LENGTH = 3;
 
+/** PostgreSQL text cannot hold NUL: stored and streamed output shows U+FFFD in its place. */
+export function storableText(text: string): string {
+  return text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text;
+}
+
 /** Returns a function replacing every occurrence of any secret with `***`. */
 export function createMasker(secrets: readonly string[]): (text: string) => string {
   const list = [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH))].sort((a, b) => b.length - a.length);

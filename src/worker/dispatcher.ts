@@ -1,17 +1,20 @@
 /**
- * The worker loop. Free slots fetch run-target messages in batches the moment work is queued
- * (LISTEN/NOTIFY wake-up, with a slow poll as a safety net), claim them under the run's
- * concurrency, execute, and then keep pulling pending targets of the same run while it has any.
- * Leases are renewed for everything in flight in one statement; canceled or overdue runs are
- * aborted locally, which kills their remote processes.
+ * The worker loop. Free slots take work the moment it is queued (LISTEN/NOTIFY wake-up, with a
+ * slow poll as a safety net): run-target messages are fetched in batches and their targets
+ * claimed with one statement per run, under the run's concurrency. A finished target frees its
+ * slot, and its worker pulls the same run's next pending targets while there are any (this is also
+ * how targets a claim had to leave for the run's concurrency get their turn). Leases are renewed
+ * for everything in flight in one statement; canceled or overdue runs are aborted locally, which
+ * kills their remote processes.
  */
 import type { Database } from '../db/database.ts';
-import type { JobRunRow } from '../db/schema.ts';
+import type { JobRunRow, JobRunTargetRow } from '../db/schema.ts';
 import type { Logger } from '../logging.ts';
 import { CANCEL_CHANNEL, type RunsRepo, WORK_CHANNEL } from '../modules/runs/index.ts';
 import type { Clock } from '../shared/clock.ts';
 import { QUEUES, type Queue } from './queue.ts';
 import type { RunTargetExecutor } from './run-target.ts';
+import type { RunWriter } from './run-writer.ts';
 
 const POLL_MS = 2000;
 
@@ -21,6 +24,7 @@ export interface DispatcherDeps {
   database: Database;
   repo: RunsRepo;
   executor: RunTargetExecutor;
+  writer: RunWriter;
   clock: Clock;
   logger: Logger;
   workerId: string;
@@ -28,14 +32,19 @@ export interface DispatcherDeps {
   leaseS: number;
 }
 
+/** A run-target message: the reaper's nudges for a stalled run name no target. */
+type RunTargetMessage = { id: string; data: { runId: number; targetId?: number } };
+
 /** Starts the loop; `stop` lets in-flight targets finish, then returns. */
 export async function startDispatcher(deps: DispatcherDeps): Promise<{ stop(): Promise<void>; wake(): void }> {
-  const { queue, repo, executor, clock, logger, workerId, leaseS } = deps;
-  let free = deps.concurrency;
+  const { queue, repo, executor, writer, clock, logger, workerId, leaseS } = deps;
   let stopped = false;
   let pumping = false;
   let again = false;
   const inFlight = new Map<string, { runId: number; controller: AbortController; done: Promise<void> }>();
+  /** Runs that had pending targets when one of ours finished: claim from them first. */
+  const pull = new Set<number>();
+  const free = () => (stopped ? 0 : deps.concurrency - inFlight.size);
 
   const abortRun = (runId: number, reason: 'canceled' | 'timed_out') => {
     for (const entry of inFlight.values()) {
@@ -52,6 +61,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<{ stop(): P
     if (!row) {
       row = repo.findRun(runId);
       runs.set(runId, row);
+      row.catch(() => runs.delete(runId));
       if (runs.size > 100) {
         runs.delete(runs.keys().next().value as number);
       }
@@ -59,40 +69,90 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<{ stop(): P
     return row;
   };
 
-  async function work(runId: number, firstTarget: number | undefined): Promise<void> {
-    let targetId = firstTarget;
-    for (;;) {
-      const claimed = await repo.claim(runId, targetId, workerId, leaseS, clock.now());
-      const run = claimed && (await runRow(runId));
-      if (!claimed || !run) {
-        return;
-      }
-      const controller = new AbortController();
-      const deadline = run.deadline_at ? setTimeout(() => controller.abort('timed_out'), Math.max(0, run.deadline_at.getTime() - clock.now().getTime())) : undefined;
-      const key = `${runId}:${claimed.target_id}`;
-      const done = executor.execute(claimed, run, workerId, controller.signal).finally(() => {
+  function start(claimed: JobRunTargetRow, run: JobRunRow): void {
+    const controller = new AbortController();
+    const deadline = run.deadline_at ? setTimeout(() => controller.abort('timed_out'), Math.max(0, run.deadline_at.getTime() - clock.now().getTime())) : undefined;
+    const key = `${run.id}:${claimed.target_id}`;
+    const done = executor
+      .execute(claimed, run, workerId, controller.signal)
+      .then((result) => {
+        if (result.pending) {
+          pull.add(run.id);
+        }
+      })
+      .catch((err: unknown) => logger.error({ err, run_id: run.id, target_id: claimed.target_id }, 'run-target handling failed'))
+      .finally(() => {
         clearTimeout(deadline);
         inFlight.delete(key);
+        void pump();
       });
-      inFlight.set(key, { runId, controller, done });
-      await done;
-      targetId = undefined; // keep pulling this run's pending targets
-      if (stopped) {
+    inFlight.set(key, { runId: run.id, controller, done });
+  }
+
+  /** Claims up to `limit` of the run's pending targets (only `targetIds` if given) and starts them; returns how many. */
+  async function claim(runId: number, targetIds: number[] | null, limit: number): Promise<number> {
+    const claimed = limit > 0 ? await repo.claimTargets(runId, targetIds, limit, workerId, leaseS, clock.now()) : [];
+    if (claimed.length === 0) {
+      return 0;
+    }
+    let run = await runRow(runId);
+    if (run && !run.deadline_at) {
+      // Cached before the run's first claim, which sets the deadline.
+      runs.delete(runId);
+      run = await runRow(runId);
+    }
+    for (const row of claimed) {
+      if (run) {
+        start(row, run);
+      }
+    }
+    return claimed.length;
+  }
+
+  async function pullRuns(): Promise<void> {
+    for (const runId of [...pull]) {
+      const want = free();
+      if (want <= 0) {
         return;
+      }
+      if ((await claim(runId, null, want)) < want) {
+        pull.delete(runId); // nothing more to take there now (or the run is at its concurrency)
       }
     }
   }
 
-  async function handle(job: { id: string; data: { runId: number; targetId?: number } }): Promise<void> {
-    try {
-      await work(job.data.runId, job.data.targetId);
-    } catch (err) {
-      logger.error({ err, run_id: job.data.runId }, 'run-target handling failed');
-    } finally {
-      await queue.complete(QUEUES.runTarget, job.id).catch((err: unknown) => logger.warn({ err }, 'completing a queue message failed'));
-      free++;
-      void pump();
+  /** Fetches up to the free slots' worth of messages and claims their targets; false when none were queued. */
+  async function takeMessages(): Promise<boolean> {
+    const jobs = (await queue.fetch<RunTargetMessage['data']>(QUEUES.runTarget, { batchSize: free() })) ?? [];
+    if (jobs.length === 0) {
+      return false;
     }
+    try {
+      const byRun = new Map<number, { targets: number[]; nudges: number }>();
+      for (const { data } of jobs) {
+        const entry = byRun.get(data.runId) ?? { targets: [], nudges: 0 };
+        if (data.targetId === undefined) {
+          entry.nudges++;
+        } else {
+          entry.targets.push(data.targetId);
+        }
+        byRun.set(data.runId, entry);
+      }
+      for (const [runId, { targets, nudges }] of byRun) {
+        if (nudges > 0) {
+          pull.add(runId);
+          await claim(runId, null, Math.min(free(), nudges + targets.length));
+        } else {
+          await claim(runId, targets, Math.min(free(), targets.length));
+        }
+      }
+    } finally {
+      await queue.complete(
+        QUEUES.runTarget,
+        jobs.map((j) => j.id),
+      ).catch((err: unknown) => logger.warn({ err }, 'completing queue messages failed'));
+    }
+    return true;
   }
 
   async function pump(): Promise<void> {
@@ -104,19 +164,13 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<{ stop(): P
     try {
       do {
         again = false;
-        while (free > 0 && !stopped) {
-          const jobs = await queue.fetch<{ runId: number; targetId?: number }>(QUEUES.runTarget, { batchSize: free });
-          if (!jobs || jobs.length === 0) {
-            break;
-          }
-          for (const job of jobs) {
-            free--;
-            void handle(job);
-          }
+        await pullRuns();
+        while (free() > 0 && (await takeMessages())) {
+          await pullRuns();
         }
       } while (again && !stopped);
     } catch (err) {
-      logger.warn({ err }, 'fetching work failed');
+      logger.warn({ err }, 'taking work failed');
     } finally {
       pumping = false;
     }
@@ -146,6 +200,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<{ stop(): P
       await unlistenWork();
       await unlistenCancel();
       await Promise.allSettled([...inFlight.values()].map((e) => e.done));
+      await writer.flush();
       clearInterval(renewal);
     },
   };

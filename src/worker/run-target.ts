@@ -10,16 +10,18 @@ import type { SshConnection } from '../executor/ssh.ts';
 import type { Logger } from '../logging.ts';
 import { type CredentialsService, type ResolvedCredential, secretsOf } from '../modules/credentials/index.ts';
 import { type ParameterDeclarations, secretValues, type Step } from '../modules/jobs/index.ts';
-import type { RunEvents, RunsRepo, RunsService } from '../modules/runs/index.ts';
+import type { RunEvents, RunsRepo, RunsService, StepWrite } from '../modules/runs/index.ts';
 import type { TargetConnector, TargetsService, TargetWithGroups } from '../modules/targets/index.ts';
 import type { Clock } from '../shared/clock.ts';
-import { capOutput, createLiveOutput, createMasker, parseOutputs } from '../shared/output.ts';
+import { capOutput, createLiveOutput, createMasker, parseOutputs, storableText } from '../shared/output.ts';
 import type { TemplateEngine } from '../shared/templating.ts';
+import type { RunWriter } from './run-writer.ts';
 import { runStep, type StepOutcome } from './steps.ts';
 
 /** What the executor needs. */
 export interface RunTargetDeps {
   repo: RunsRepo;
+  writer: RunWriter;
   runs: RunsService;
   events: RunEvents;
   targets: TargetsService;
@@ -56,7 +58,7 @@ function targetView(target: TargetWithGroups | null) {
 
 /** Builds the executor; `execute` returns when the target is finished. */
 export function createRunTargetExecutor(deps: RunTargetDeps) {
-  const { repo, runs, events, templates, clock } = deps;
+  const { repo, writer, runs, events, templates, clock } = deps;
 
   /**
    * What every target of a run shares, loaded once per run per worker: the decrypted parameters,
@@ -96,7 +98,8 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
     return found;
   }
 
-  async function execute(claimed: JobRunTargetRow, run: JobRunRow, workerId: string, signal: AbortSignal): Promise<void> {
+  /** Runs the target's steps and records its finish; resolves with whether the run still has unclaimed targets. */
+  async function execute(claimed: JobRunTargetRow, run: JobRunRow, workerId: string, signal: AbortSignal): Promise<{ pending: boolean }> {
     const runId = run.id;
     const targetId = claimed.target_id;
     const steps = run.definition.steps as Step[];
@@ -116,6 +119,11 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
     context.steps = results;
     let finalStatus = 'succeeded';
     let finalError: string | null = target === null && targetId !== 0 ? 'the target no longer exists' : null;
+    const written = new Set<number>();
+    const writeStep = (index: number, values: Omit<StepWrite, 'run_id' | 'target_id' | 'step_index'>) => {
+      writer.step({ run_id: runId, target_id: targetId, step_index: index, ...values });
+      written.add(index);
+    };
 
     try {
       for (const [index, step] of steps.entries()) {
@@ -127,14 +135,14 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
           if (masker.size !== secrets.length) {
             masker = { size: secrets.length, apply: createMasker(secrets) };
           }
-          return masker.apply(text);
+          return storableText(masker.apply(text));
         };
         const started = clock.now();
         let outcome: StepOutcome;
         let rendered: Record<string, unknown> | undefined;
         try {
           if (step.when !== undefined && FALSY.has(templates.render(String(step.when), context).trim().toLowerCase())) {
-            await repo.updateStep(runId, targetId, index, { status: 'skipped', finished_at: started });
+            writeStep(index, { status: 'skipped', finished_at: started });
             events.emit({ runId, type: 'step_finished', targetId, stepIndex: index, data: { status: 'skipped', reason: 'when' } });
             continue;
           }
@@ -143,7 +151,7 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
           rendered = undefined;
           outcome = { status: 'failed', exitCode: null, stdout: '', stderr: '', error: `template error: ${(e as Error).message.split('\n')[0]}` };
         }
-        await repo.updateStep(runId, targetId, index, { status: 'running', started_at: started });
+        writer.step({ run_id: runId, target_id: targetId, step_index: index, status: 'running', started_at: started });
         events.emit({ runId, type: 'step_started', targetId, stepIndex: index, data: { name: step.name } });
         const live = createLiveOutput({
           mask,
@@ -177,7 +185,7 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
         const stderr = capOutput(mask(outcome.stderr), deps.maxOutputBytes);
         const outputs = { ...parseOutputs(stdout.text), ...outcome.outputs };
         const finished = clock.now();
-        await repo.updateStep(runId, targetId, index, {
+        writeStep(index, {
           status: outcome.status,
           exit_code: outcome.exitCode,
           stdout: stdout.text,
@@ -214,17 +222,24 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
     if (finalError && finalStatus === 'succeeded') {
       finalStatus = 'failed';
     }
-    await repo.finishPendingSteps(runId, targetId, 'skipped');
+    for (const index of steps.keys()) {
+      if (!written.has(index)) {
+        writeStep(index, { status: 'skipped' });
+      }
+    }
     if (signal.aborted && signal.reason === 'timed_out') {
       // The run's deadline passed: targets not started yet will never start.
       await repo.closePendingTargets(runId, 'timed_out', clock.now());
     }
-    if (await repo.finishTarget(runId, targetId, workerId, finalStatus, finalError, clock.now())) {
-      events.emit({ runId, type: 'target_finished', targetId, data: { status: finalStatus, error: finalError } });
+    const finish = await writer.finishTarget({ run_id: runId, target_id: targetId, worker_id: workerId, status: finalStatus, error: finalError, finished_at: clock.now() });
+    if (!finish) {
+      return { pending: false }; // the reaper declared this target lost meanwhile; it finalizes the run
     }
-    if (await runs.finalize(runId)) {
+    events.emit({ runId, type: 'target_finished', targetId, data: { status: finalStatus, error: finalError } });
+    if (finish.running === 0 && !finish.pending && (await runs.finalize(runId))) {
       contexts.delete(runId);
     }
+    return { pending: finish.pending };
   }
 
   return { execute };

@@ -6,6 +6,7 @@ import type { Deps } from '../deps.ts';
 import { startDispatcher } from './dispatcher.ts';
 import { startReaper } from './reaper.ts';
 import { createRunTargetExecutor } from './run-target.ts';
+import { createRunWriter } from './run-writer.ts';
 
 /** Runs run-targets with `concurrency` slots until stopped. */
 export async function startWorker(deps: Deps, options: { concurrency: number; dispatch: boolean }): Promise<{ stop(): Promise<void>; wake(): void }> {
@@ -17,8 +18,10 @@ export async function startWorker(deps: Deps, options: { concurrency: number; di
   if (!options.dispatch) {
     return { stop: async () => stopReaper(), wake: () => {} };
   }
+  const writer = createRunWriter({ repo: deps.runsRepo, logger });
   const executor = createRunTargetExecutor({
     repo: deps.runsRepo,
+    writer,
     runs: deps.runs,
     events: deps.runEvents,
     targets: deps.targets,
@@ -35,6 +38,7 @@ export async function startWorker(deps: Deps, options: { concurrency: number; di
     database: deps.database,
     repo: deps.runsRepo,
     executor,
+    writer,
     clock,
     logger,
     workerId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,

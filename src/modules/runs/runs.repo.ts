@@ -21,6 +21,44 @@ export interface NewRun {
   stepNames: string[];
 }
 
+/** New values of one run-target-step row; fields left out keep their value. */
+export interface StepWrite {
+  run_id: number;
+  target_id: number;
+  step_index: number;
+  status: string;
+  exit_code?: number | null;
+  stdout?: string;
+  stderr?: string;
+  outputs?: Record<string, string>;
+  truncated?: boolean;
+  error?: string | null;
+  attempts?: number;
+  started_at?: Date;
+  finished_at?: Date;
+  duration_ms?: number;
+}
+
+/** A run-target a worker has finished. */
+export interface TargetFinish {
+  run_id: number;
+  target_id: number;
+  worker_id: string;
+  status: string;
+  error: string | null;
+  finished_at: Date;
+}
+
+/** What a counted finish left behind on its run. */
+export interface FinishResult {
+  run_id: number;
+  target_id: number;
+  /** Targets of the run still in flight, on any worker. */
+  running: number;
+  /** Whether the run still has targets nobody has claimed. */
+  pending: boolean;
+}
+
 /** One event to append. */
 export interface NewEvent {
   runId: number;
@@ -93,68 +131,79 @@ export function createRunsRepo(db: Db) {
     },
 
     /**
-     * Claims a pending run-target for `workerId` if the run has a free slot. Claims of one run are
-     * serialised by an advisory lock so the run's concurrency holds across all workers.
+     * Claims up to `limit` pending targets of a run for `workerId` (only those in `targetIds` when
+     * given), within the run's free slots, in one autocommitted statement: the run row's update
+     * serialises competing claims, and a claim that would overshoot the run's concurrency because
+     * another worker got there first takes nothing (the run's next finishing target pulls again).
      */
-    async claim(runId: number, targetId: number | undefined, workerId: string, leaseS: number, now: Date): Promise<JobRunTargetRow | undefined> {
+    async claimTargets(runId: number, targetIds: number[] | null, limit: number, workerId: string, leaseS: number, now: Date): Promise<JobRunTargetRow[]> {
       const lease = new Date(now.getTime() + leaseS * 1000);
-      const onlyTarget = targetId === undefined ? sql`` : sql`and p.target_id = ${targetId}`;
-      // One autocommitted statement: lock a pending target (skipping ones other workers hold),
-      // take a slot on the run if it is active, before its deadline and below its concurrency
-      // (the run row's lock serialises competing claims only for this statement), claim the target.
+      const only = targetIds === null ? sql`` : sql`and p.target_id = any(${targetIds}::int[])`;
+      const active = sql`status in ('queued', 'running') and not cancel_requested and (deadline_at is null or deadline_at > ${now})`;
       const { rows } = await sql<JobRunTargetRow>`
         with pick as (
           select p.target_id from job_run_targets p
-           where p.run_id = ${runId} and p.status = 'pending' ${onlyTarget}
-           order by p.target_id limit 1
+           where p.run_id = ${runId} and p.status = 'pending' ${only}
+           order by p.target_id
+           limit least(${limit}::int, (select greatest((definition->>'concurrency')::int - running, 0) from job_runs where id = ${runId} and ${active}))
            for update skip locked
         ), slot as (
           update job_runs
-             set running = running + 1,
+             set running = running + (select count(*) from pick),
                  status = 'running',
                  started_at = coalesce(started_at, ${now}),
                  deadline_at = coalesce(deadline_at, ${now}::timestamptz + ((definition->>'timeout_s')::int * interval '1 second'))
-           where id = ${runId} and exists (select 1 from pick)
-             and status in ('queued', 'running') and not cancel_requested
-             and (deadline_at is null or deadline_at > ${now})
-             and running < (definition->>'concurrency')::int
+           where id = ${runId} and exists (select 1 from pick) and ${active}
+             and running + (select count(*) from pick) <= (definition->>'concurrency')::int
           returning id
         )
         update job_run_targets t
            set status = 'running', worker_id = ${workerId}, lease_until = ${lease}, started_at = ${now}
-         where t.run_id = ${runId} and t.target_id = (select target_id from pick) and exists (select 1 from slot)
+         where t.run_id = ${runId} and t.target_id in (select target_id from pick) and exists (select 1 from slot)
         returning t.*`.execute(db);
-      return rows[0];
+      return rows;
     },
 
-    async updateStep(runId: number, targetId: number, stepIndex: number, values: Partial<Omit<JobRunStepRow, 'run_id' | 'target_id' | 'step_index' | 'name'>>): Promise<void> {
-      const { outputs, ...rest } = values;
-      await db
-        .updateTable('job_run_steps')
-        .set({ ...rest, ...(outputs ? { outputs: JSON.stringify(outputs) } : {}) })
-        .where('run_id', '=', runId)
-        .where('target_id', '=', targetId)
-        .where('step_index', '=', stepIndex)
-        .execute();
-    },
-
-    /** Marks still-pending steps of a target (e.g. after a failure) with `status`. */
-    async finishPendingSteps(runId: number, targetId: number, status: string): Promise<void> {
-      await db.updateTable('job_run_steps').set({ status }).where('run_id', '=', runId).where('target_id', '=', targetId).where('status', 'in', ['pending', 'running']).execute();
-    },
-
-    /** Finishes a run-target, only if this worker still holds it, and frees its slot on the run. */
-    async finishTarget(runId: number, targetId: number, workerId: string, status: string, error: string | null, now: Date): Promise<boolean> {
-      const { rows } = await sql<{ run_id: number }>`
-        with done as (
-          update job_run_targets set status = ${status}, error = ${error}, finished_at = ${now}, lease_until = null
-           where run_id = ${runId} and target_id = ${targetId} and status = 'running' and worker_id = ${workerId}
-          returning run_id
+    /**
+     * Applies a batch of step writes and target finishes in one statement. A finish counts only
+     * while `worker_id` still holds the target (the reaper may have declared it lost); it frees the
+     * target's slot on the run. Returns, per finish that counted, the run's targets still in
+     * flight and whether any are still pending.
+     */
+    async applyBatch(steps: StepWrite[], finishes: TargetFinish[]): Promise<FinishResult[]> {
+      const { rows } = await sql<FinishResult>`
+        with step_input as (
+          select * from jsonb_to_recordset(${JSON.stringify(steps)}::jsonb) as x(
+            run_id int, target_id int, step_index int, status text, exit_code int, stdout text, stderr text, outputs jsonb,
+            truncated boolean, error text, attempts int, started_at timestamptz, finished_at timestamptz, duration_ms int)
+        ), stepped as (
+          update job_run_steps s
+             set status = x.status, exit_code = coalesce(x.exit_code, s.exit_code), stdout = coalesce(x.stdout, s.stdout),
+                 stderr = coalesce(x.stderr, s.stderr), outputs = coalesce(x.outputs, s.outputs), truncated = coalesce(x.truncated, s.truncated),
+                 error = coalesce(x.error, s.error), attempts = coalesce(x.attempts, s.attempts), started_at = coalesce(x.started_at, s.started_at),
+                 finished_at = coalesce(x.finished_at, s.finished_at), duration_ms = coalesce(x.duration_ms, s.duration_ms)
+            from step_input x
+           where s.run_id = x.run_id and s.target_id = x.target_id and s.step_index = x.step_index
+          returning s.run_id
+        ), finish_input as (
+          select * from jsonb_to_recordset(${JSON.stringify(finishes)}::jsonb) as f(run_id int, target_id int, worker_id text, status text, error text, finished_at timestamptz)
+        ), done as (
+          update job_run_targets t
+             set status = f.status, error = f.error, finished_at = f.finished_at, lease_until = null
+            from finish_input f
+           where t.run_id = f.run_id and t.target_id = f.target_id and t.status = 'running' and t.worker_id = f.worker_id
+          returning t.run_id, t.target_id
         ), freed as (
-          update job_runs set running = greatest(running - 1, 0) where id = ${runId} and exists (select 1 from done) returning id
+          update job_runs r
+             set running = greatest(r.running - d.n, 0)
+            from (select run_id, count(*)::int as n from done group by run_id) d
+           where r.id = d.run_id
+          returning r.id, r.running
         )
-        select run_id from done`.execute(db);
-      return rows.length === 1;
+        select d.run_id, d.target_id, fr.running,
+               exists (select 1 from job_run_targets p where p.run_id = d.run_id and p.status = 'pending') as pending
+          from done d join freed fr on fr.id = d.run_id`.execute(db);
+      return rows;
     },
 
     /** Extends the leases of `workerId`; returns its runs that were canceled or passed their deadline. */
