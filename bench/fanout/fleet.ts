@@ -162,7 +162,7 @@ export async function startFleet(dir: string, count: number, log: (line: string)
           '',
         ].join('\n'),
       );
-      const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(SSHD, [...(process.env.BENCH_SSHD_NOREEXEC ? ['-r'] : []), '-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
       child.stderr?.on('data', (chunk: Buffer) => errors.push(chunk.toString('utf8')));
       children.push(child);
     }

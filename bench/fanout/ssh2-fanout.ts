@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
-import { connectSsh } from '../../src/executor/ssh.ts';
+import { connectSsh, prepareKey } from '../../src/executor/ssh.ts';
 import { FLEET_USER } from './fleet.ts';
 
 const [hostsFile, port, keyFile, concurrency, command] = process.argv.slice(2);
@@ -19,7 +19,8 @@ if (!hostsFile || !port || !keyFile || !concurrency || !command) {
   process.exit(2);
 }
 const hosts = readFileSync(hostsFile, 'utf8').split('\n').filter(Boolean);
-const privateKey = readFileSync(keyFile, 'utf8');
+// Parsed once, as the product's executor does for a run's credential.
+const privateKey = prepareKey(readFileSync(keyFile, 'utf8'));
 
 async function one(host: string): Promise<boolean> {
   const connection = await connectSsh({ host, port: Number(port), username: FLEET_USER, privateKey, expectedHostKey: null });

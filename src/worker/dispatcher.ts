@@ -12,7 +12,7 @@ import type { JobRunRow, JobRunTargetRow } from '../db/schema.ts';
 import type { Logger } from '../logging.ts';
 import { CANCEL_CHANNEL, type RunsRepo, WORK_CHANNEL } from '../modules/runs/index.ts';
 import type { Clock } from '../shared/clock.ts';
-import { QUEUES, type Queue } from './queue.ts';
+import { QUEUES, type Queue, runTargetMessageId } from './queue.ts';
 import type { RunTargetExecutor } from './run-target.ts';
 import type { RunWriter } from './run-writer.ts';
 
@@ -44,6 +44,21 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<{ stop(): P
   const inFlight = new Map<string, { runId: number; controller: AbortController; done: Promise<void> }>();
   /** Runs that had pending targets when one of ours finished: claim from them first. */
   const pull = new Set<number>();
+  /** Targets this worker claimed by pulling, whose messages may still come: those need no claim. */
+  const pulled = new Set<string>();
+  const MAX_PULLED = 10_000;
+  /** Messages of pulled targets, cancelled in batches so no worker fetches them for nothing. */
+  let toCancel: string[] = [];
+  let cancelling: Promise<void> | undefined;
+
+  async function cancelLoop(): Promise<void> {
+    while (toCancel.length > 0) {
+      const ids = toCancel;
+      toCancel = [];
+      await queue.cancel(QUEUES.runTarget, ids).catch((err: unknown) => logger.warn({ err }, 'cancelling queue messages failed'));
+    }
+    cancelling = undefined;
+  }
   const free = () => (stopped ? 0 : deps.concurrency - inFlight.size);
 
   const abortRun = (runId: number, reason: 'canceled' | 'timed_out') => {
@@ -84,7 +99,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<{ stop(): P
       .finally(() => {
         clearTimeout(deadline);
         inFlight.delete(key);
-        void pump();
+        schedulePump();
       });
     inFlight.set(key, { runId: run.id, controller, done });
   }
@@ -102,9 +117,19 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<{ stop(): P
       run = await runRow(runId);
     }
     for (const row of claimed) {
+      if (targetIds === null) {
+        pulled.add(`${runId}:${row.target_id}`);
+        toCancel.push(runTargetMessageId(runId, row.target_id));
+      }
       if (run) {
         start(row, run);
       }
+    }
+    if (toCancel.length > 0) {
+      cancelling ??= cancelLoop();
+    }
+    while (pulled.size > MAX_PULLED) {
+      pulled.delete(pulled.values().next().value as string);
     }
     return claimed.length;
   }
@@ -131,6 +156,9 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<{ stop(): P
       const byRun = new Map<number, { targets: number[]; nudges: number }>();
       for (const { data } of jobs) {
         const entry = byRun.get(data.runId) ?? { targets: [], nudges: 0 };
+        if (data.targetId !== undefined && pulled.delete(`${data.runId}:${data.targetId}`)) {
+          continue; // claimed already, when this worker pulled the run
+        }
         if (data.targetId === undefined) {
           entry.nudges++;
         } else {
@@ -139,6 +167,9 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<{ stop(): P
         byRun.set(data.runId, entry);
       }
       for (const [runId, { targets, nudges }] of byRun) {
+        if (targets.length === 0 && nudges === 0) {
+          continue;
+        }
         if (nudges > 0) {
           pull.add(runId);
           await claim(runId, null, Math.min(free(), nudges + targets.length));
@@ -153,6 +184,18 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<{ stop(): P
       ).catch((err: unknown) => logger.warn({ err }, 'completing queue messages failed'));
     }
     return true;
+  }
+
+  /** Pumps once after the current burst of finishes, so their freed slots are claimed together. */
+  let pumpScheduled = false;
+  function schedulePump(): void {
+    if (!pumpScheduled) {
+      pumpScheduled = true;
+      setImmediate(() => {
+        pumpScheduled = false;
+        void pump();
+      });
+    }
   }
 
   async function pump(): Promise<void> {
@@ -201,6 +244,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<{ stop(): P
       await unlistenCancel();
       await Promise.allSettled([...inFlight.values()].map((e) => e.done));
       await writer.flush();
+      await cancelling;
       clearInterval(renewal);
     },
   };

@@ -2,6 +2,8 @@
  * The background-work queue: pg-boss on the application database (PostgreSQL or PGlite), so any
  * number of workers on any number of machines share it with no other server.
  */
+import { createHash } from 'node:crypto';
+
 import PgBoss from 'pg-boss';
 
 import type { Database } from '../db/database.ts';
@@ -24,6 +26,17 @@ export async function startQueue(database: Database, logger: Logger): Promise<Qu
 
 /** Queue names. */
 export const QUEUES = { runTarget: 'run-target' } as const;
+
+/**
+ * The id of a run-target's queue message, derived from the pair: a worker that claims a target
+ * without its message (pulling the run's next pending target) can cancel the message by id, so no
+ * worker fetches it for nothing later.
+ */
+export function runTargetMessageId(runId: number, targetId: number): string {
+  const hex = createHash('sha256').update(`run-target:${runId}:${targetId}`).digest('hex');
+  // RFC 9562 layout: version 8 (custom), variant 10.
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${((parseInt(hex[16] as string, 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
 
 /** Creates the queues (idempotent). Run-targets are never retried by the queue (a lost worker is `worker_lost`); the message may expire after pg-boss's 24 h maximum, the run-target row stays the truth. */
 export async function createQueues(boss: Queue): Promise<void> {

@@ -1,6 +1,6 @@
 /**
- * The run event log: events are buffered briefly and written in batches (one INSERT and one
- * NOTIFY per flush, not per event), then delivered to listeners in any process through
+ * The run event log: events are buffered briefly and written in batches (one statement inserting
+ * and notifying per flush, not per event), then delivered to listeners in any process through
  * LISTEN/NOTIFY. Readers replay from the table, so a late client misses nothing.
  */
 import type { Database } from '../../db/database.ts';
@@ -20,18 +20,12 @@ export function createRunEvents(deps: { repo: RunsRepo; database: Database; logg
   const watchers = new Map<number, Set<() => void>>();
   let listening: Promise<unknown> | undefined;
 
-  async function writeBatch(batch: NewEvent[]): Promise<void> {
-    await repo.insertEvents(batch);
-    const runIds = [...new Set(batch.map((e) => e.runId))];
-    await database.executeSql(`select pg_notify('${CHANNEL}', $1)`, [runIds.join(',')]);
-  }
-
   function flush(): Promise<void> {
     clearTimeout(timer);
     timer = undefined;
     const batch = buffer;
     buffer = [];
-    flushing = flushing.then(() => (batch.length > 0 ? writeBatch(batch) : undefined)).catch((err: unknown) => logger.error({ err }, 'writing run events failed'));
+    flushing = flushing.then(() => (batch.length > 0 ? repo.insertEvents(batch, CHANNEL) : undefined)).catch((err: unknown) => logger.error({ err }, 'writing run events failed'));
     return flushing;
   }
 

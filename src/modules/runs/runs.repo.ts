@@ -329,13 +329,22 @@ export function createRunsRepo(db: Db) {
       return Number(result.numUpdatedRows) === 1 ? { status, summary } : undefined;
     },
 
-    async insertEvents(events: NewEvent[]): Promise<void> {
-      if (events.length > 0) {
-        await db
-          .insertInto('run_events')
-          .values(events.map((e) => ({ run_id: e.runId, type: e.type, target_id: e.targetId ?? null, step_index: e.stepIndex ?? null, data: JSON.stringify(e.data) })))
-          .execute();
+    /** Appends events in their order and notifies `channel` with the ids of their runs, in one statement. */
+    async insertEvents(events: NewEvent[], channel: string): Promise<void> {
+      if (events.length === 0) {
+        return;
       }
+      const rows = events.map((e) => ({ run_id: e.runId, type: e.type, target_id: e.targetId ?? null, step_index: e.stepIndex ?? null, data: e.data }));
+      await sql`
+        with added as (
+          insert into run_events (run_id, type, target_id, step_index, data)
+          select e.run_id, e.type, e.target_id, e.step_index, e.data
+            from rows from (jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as (run_id int, type text, target_id int, step_index int, data jsonb))
+                 with ordinality as e(run_id, type, target_id, step_index, data, n)
+           order by e.n
+          returning run_id
+        )
+        select pg_notify(${channel}, string_agg(distinct run_id::text, ',')) from added`.execute(db);
     },
 
     /** The text of the `output` events of one step's stream, in order. */

@@ -9,7 +9,7 @@ import { ConflictError, InvalidStateError, NotFoundError, ServiceCommunicationEr
 import type { Clock } from '../../shared/clock.ts';
 import { type Keyring, open, seal } from '../../shared/crypto-box.ts';
 import type { Actor } from '../../shared/roles.ts';
-import { QUEUES, type Queue } from '../../worker/queue.ts';
+import { QUEUES, type Queue, runTargetMessageId } from '../../worker/queue.ts';
 import type { AuditService } from '../audit/index.ts';
 import { maskParameters, needsTargets, type ParameterDeclarations, type ParameterValues, resolveParameters, type Step } from '../jobs/index.ts';
 import type { GroupsService, TargetsService } from '../targets/index.ts';
@@ -78,7 +78,7 @@ export function createRunsService(deps: {
   /** One queue message per run-target, committed with the run, then a wake-up for workers. */
   async function enqueue(q: Queryable, runId: number, runTargets: Array<{ id: number }>): Promise<void> {
     await queue?.insert(
-      runTargets.map((t) => ({ name: QUEUES.runTarget, data: { runId, targetId: t.id } })),
+      runTargets.map((t) => ({ id: runTargetMessageId(runId, t.id), name: QUEUES.runTarget, data: { runId, targetId: t.id } })),
       { db: queueDb(q) },
     );
     await q.executeQuery(CompiledQuery.raw(`select pg_notify('${WORK_CHANNEL}', $1)`, [String(runId)]));

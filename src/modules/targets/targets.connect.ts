@@ -3,7 +3,7 @@
  * first use and refusing a changed one) and that runs the connection test behind
  * POST /targets/{id}/test. The executor opens its sessions through here too.
  */
-import { connectSsh, SshConnectError, type SshConnection } from '../../executor/ssh.ts';
+import { connectSsh, type PreparedKey, prepareKey, SshConnectError, type SshConnection } from '../../executor/ssh.ts';
 import { probeHttp, probeWinrm, type ProbeResult } from '../../executor/probes.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Actor } from '../../shared/roles.ts';
@@ -41,6 +41,19 @@ function fromProbe(probe: ProbeResult): Outcome {
 /** Builds the connector. */
 export function createTargetConnector(deps: { repo: TargetsRepo; credentials: CredentialsService; audit: AuditService; clock: Clock }) {
   const { repo, credentials, audit, clock } = deps;
+  // Parsed once per resolved credential: the executor shares one resolved credential across a run's targets.
+  const keys = new WeakMap<ResolvedCredential, PreparedKey>();
+  const keyOf = (credential: ResolvedCredential): PreparedKey | undefined => {
+    if (!credential.private_key) {
+      return undefined;
+    }
+    let key = keys.get(credential);
+    if (!key) {
+      key = prepareKey(credential.private_key, credential.passphrase);
+      keys.set(credential, key);
+    }
+    return key;
+  };
 
   /**
    * Opens an authenticated SSH session to `target` with `credential`. A first connection pins the
@@ -53,8 +66,7 @@ export function createTargetConnector(deps: { repo: TargetsRepo; credentials: Cr
         port: target.port,
         username: credential.username ?? '',
         password: credential.password,
-        privateKey: credential.private_key,
-        passphrase: credential.passphrase,
+        privateKey: keyOf(credential),
         expectedHostKey: target.host_key_fingerprint,
       });
       if (!target.host_key_fingerprint) {
