@@ -56,6 +56,44 @@ describe('PGlite transactions', () => {
     assert.equal(rows[0]?.n, 3);
   });
 
+  test('a parameterised statement from outside a transaction waits for it, never runs inside it', async () => {
+    let inside!: () => void;
+    const started = new Promise<void>((resolve) => (inside = resolve));
+    const failing = database.db.transaction().execute(async (tx) => {
+      await sql`update counter set n = n + 1000`.execute(tx);
+      inside();
+      await sleep(50);
+      throw new Error('roll back');
+    });
+    await started;
+    await sql`update counter set n = n + ${5}`.execute(database.db);
+    await assert.rejects(failing, /roll back/);
+    const { rows } = await sql<{ n: number }>`select n from counter`.execute(database.db);
+    assert.equal(rows[0]?.n, 8, 'the outside update survives the rollback: it ran after the transaction');
+    await sql`update counter set n = ${3}`.execute(database.db);
+  });
+
+  test('parameters reach PGlite as node-postgres sends them to PostgreSQL', async () => {
+    const at = new Date('2026-11-26T11:22:33.456Z');
+    const { rows } = await sql<Record<string, unknown>>`
+      select ${['a"b', 'c\\d', null, 'e,f']}::text[] as texts, ${[[1, 2], [3, 4]]}::int[] as grid, ${Buffer.from([0, 255, 16])}::bytea as bytes,
+             ${at}::timestamptz as at, ${{ k: ['v', 1] }}::jsonb as doc, ${true}::boolean as yes, ${9007199254740993n}::bigint::text as big,
+             ${null}::text as nothing`.execute(database.db);
+    assert.deepEqual(rows[0], {
+      texts: ['a"b', 'c\\d', null, 'e,f'],
+      grid: [
+        [1, 2],
+        [3, 4],
+      ],
+      bytes: new Uint8Array([0, 255, 16]),
+      at,
+      doc: { k: ['v', 1] },
+      yes: true,
+      big: '9007199254740993',
+      nothing: null,
+    });
+  });
+
   test('raw multi-statement SQL (the pg-boss path) runs whole', async () => {
     const result = await database.executeSql('create table t1 (x int); insert into t1 values (1), (2); select count(*)::int as c from t1;');
     assert.deepEqual(result.rows, [{ c: 2 }]);

@@ -99,7 +99,7 @@ async function openPglite(options: { dataDir?: string; lock?: boolean }): Promis
     return {
       kind: 'pglite',
       db,
-      executeSql: (text, values) => runOnPglite(pglite, text, values ?? []),
+      executeSql: (text, values) => runOnPglite(pglite, undefined, text, values ?? []),
       ping: async () => void (await pglite.query('select 1')),
       listen: async (channel, onPayload) => {
         const unlisten = await pglite.listen(channel, onPayload);
