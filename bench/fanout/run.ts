@@ -5,7 +5,7 @@
  *
  *   node --import tsx bench/fanout/run.ts --targets 200 [--db both|pglite|postgres] [--runs 3]
  *        [--concurrency 50] [--postgres-url postgres://postgres@127.0.0.1:5432/postgres]
- *        [--timeout-s 600] [--no-tools] [--out FILE] [--cpu-prof DIR] [--trace-db]
+ *        [--timeout-s 600] [--no-tools] [--sshd-reexec] [--out FILE] [--cpu-prof DIR] [--trace-db]
  *        [--server-env NAME=VALUE …]
  *
  * Every contender is set up and warmed up first (first handshakes, JIT, host keys pinned), then
@@ -49,6 +49,7 @@ const { values: flags } = parseArgs({
     'postgres-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
     'timeout-s': { type: 'string', default: '600' },
     'no-tools': { type: 'boolean', default: false },
+    'sshd-reexec': { type: 'boolean', default: false },
     out: { type: 'string' },
     'cpu-prof': { type: 'string' },
     'trace-db': { type: 'boolean', default: false },
@@ -64,7 +65,7 @@ function usage(message?: string): never {
   }
   process.stderr.write(
     'usage: npm run bench:fanout -- --targets N [--db both|pglite|postgres] [--runs 3] [--concurrency 50]\n' +
-      '         [--postgres-url URL] [--timeout-s 600] [--no-tools] [--out FILE] [--cpu-prof DIR] [--trace-db]\n' +
+      '         [--postgres-url URL] [--timeout-s 600] [--no-tools] [--sshd-reexec] [--out FILE] [--cpu-prof DIR] [--trace-db]\n' +
       '         [--server-env OPSCONDUCTOR_NAME=VALUE …]\n',
   );
   process.exit(message ? 2 : 0);
@@ -85,6 +86,8 @@ const RUNS = positiveInt('runs', flags.runs, 20);
 const CONCURRENCY = positiveInt('concurrency', flags.concurrency, 1000);
 const TIMEOUT_MS = positiveInt('timeout-s', flags['timeout-s'], 24 * 3600) * 1000;
 const WITH_TOOLS = !flags['no-tools'];
+const SSHD_REEXEC = flags['sshd-reexec'] ?? false;
+const FLEET_SSHD = SSHD_REEXEC ? 'stock sshd (re-executed per connection)' : 'sshd -r (forked per connection, no re-exec)';
 const SERVER_ENV = Object.fromEntries(
   (flags['server-env'] ?? []).map((pair) => {
     const m = /^(OPSCONDUCTOR_[A-Z0-9_]+)=(.*)$/.exec(pair);
@@ -498,7 +501,7 @@ async function main(): Promise<void> {
   const fleetDir = join(workDir, 'fleet');
   mkdirSync(fleetDir);
   log(`bench:fanout: ${N} hosts, concurrency ${CONCURRENCY}, ${RUNS} rounds after a warm-up, databases ${DBS.join('+')}, KEX ${KEX}`);
-  const fleet = await startFleet(fleetDir, N, log);
+  const fleet = await startFleet(fleetDir, N, log, { reexec: SSHD_REEXEC });
   onCleanup('sshd fleet', fleet.stop);
 
   const contenders: Contender[] = [];
@@ -534,6 +537,7 @@ async function main(): Promise<void> {
     runs: RUNS,
     remote_command: COMMAND,
     kex: KEX,
+    fleet_sshd: FLEET_SSHD,
     machine: machine(),
     source: source(),
     target: { opsconductor_over_pssh_max: TARGET.pssh, opsconductor_over_ansible_max: TARGET.ansible, all_hosts_succeed: true },
@@ -543,7 +547,7 @@ async function main(): Promise<void> {
   const out = flags.out ?? join(import.meta.dirname, `results-${date.toISOString().slice(0, 19).replace(/:/g, '')}-n${N}.json`);
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
 
-  process.stdout.write(`\nfan-out: \`${COMMAND}\` on ${N} loopback SSH hosts, concurrency ${CONCURRENCY}, KEX ${KEX}, median of ${RUNS} interleaved runs after a warm-up\n`);
+  process.stdout.write(`\nfan-out: \`${COMMAND}\` on ${N} loopback SSH hosts, concurrency ${CONCURRENCY}, KEX ${KEX}, ${FLEET_SSHD}, median of ${RUNS} interleaved runs after a warm-up\n`);
   process.stdout.write(`machine: ${result.machine.cpus} × ${result.machine.cpu_model}, ${result.machine.memory_gb} GB, Node ${result.machine.node}, ${result.machine.openssh}\n`);
   process.stdout.write(`source: commit ${result.source.commit}${result.source.src_modified ? ' with uncommitted changes in src/' : ''}\n\n`);
   process.stdout.write(`${table(series)}\n\n`);
