@@ -381,6 +381,7 @@ function opsConductor(db: 'pglite' | 'postgres', fleet: Fleet, workDir: string):
       sampleStdout ??= r.detail.steps.find((st) => st.target_id !== null)?.stdout.trim();
       if (!r.ok) {
         log(`${label}: failures, e.g. ${JSON.stringify(r.detail.targets.filter((t) => t.status !== 'succeeded').slice(0, 3))}`);
+        log(`${label}: server output (warnings and errors):\n${s.output()}`);
       }
       if (flags['trace-db']) {
         traces.push(await traceSnapshot(s, traceFile));

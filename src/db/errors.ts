@@ -25,3 +25,26 @@ export function rethrowConflict(e: unknown, fields: Record<string, string>, what
   }
   throw e;
 }
+
+/** Deadlock and serialization failures: PostgreSQL rolled the statement back, running it again is safe. */
+const TRANSIENT = new Set(['40P01', '40001']);
+
+/**
+ * Runs `fn` (one idempotent statement or transaction) again when PostgreSQL aborted it for a
+ * deadlock or a serialization failure (or one of `alsoRetry`), up to `attempts` times, with a
+ * short randomised pause between tries.
+ */
+export async function retryTransient<T>(fn: () => Promise<T>, options: { attempts?: number; alsoRetry?: string[] } = {}): Promise<T> {
+  const attempts = options.attempts ?? 5;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const code = (e as PgError).code ?? '';
+      if (attempt >= attempts || !(TRANSIENT.has(code) || options.alsoRetry?.includes(code))) {
+        throw e;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt + Math.random() * 50));
+    }
+  }
+}

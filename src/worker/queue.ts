@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import PgBoss from 'pg-boss';
 
 import type { Database } from '../db/database.ts';
+import { retryTransient } from '../db/errors.ts';
 import type { Logger } from '../logging.ts';
 
 /** The queue handle (pg-boss). */
@@ -42,16 +43,5 @@ export function runTargetMessageId(runId: number, targetId: number): string {
 export async function createQueues(boss: Queue): Promise<void> {
   // Processes starting together on a fresh database race to create the queue's partition;
   // PostgreSQL resolves that as a deadlock (40P01) for one of them. Creation is idempotent: retry.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await boss.createQueue(QUEUES.runTarget, { name: QUEUES.runTarget, retryLimit: 0, expireInSeconds: 23 * 3600 } as never);
-      return;
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (attempt >= 5 || (code !== '40P01' && code !== '40001' && code !== '23505')) {
-        throw e;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50 * attempt + Math.random() * 100));
-    }
-  }
+  await retryTransient(() => boss.createQueue(QUEUES.runTarget, { name: QUEUES.runTarget, retryLimit: 0, expireInSeconds: 23 * 3600 } as never), { alsoRetry: ['23505'] });
 }

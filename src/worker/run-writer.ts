@@ -6,6 +6,7 @@
  * before a flush are merged. A worker that dies with writes queued leaves its targets `running`
  * under an expiring lease: the reaper then marks them `worker_lost`, as for any lost worker.
  */
+import { retryTransient } from '../db/errors.ts';
 import type { Logger } from '../logging.ts';
 import type { FinishResult, RunsRepo, StepWrite, TargetFinish } from '../modules/runs/index.ts';
 
@@ -47,7 +48,8 @@ export function createRunWriter(deps: { repo: RunsRepo; logger: Logger }) {
       const finishBatch = steps.size === 0 ? finishes : [];
       finishes = steps.size === 0 ? [] : finishes;
       try {
-        const results = await deps.repo.applyBatch(stepBatch, finishBatch.map((f) => f.finish));
+        // A deadlock with another worker's batch rolls the whole statement back: apply it again.
+        const results = await retryTransient(() => deps.repo.applyBatch(stepBatch, finishBatch.map((f) => f.finish)));
         const byTarget = new Map(results.map((r) => [`${r.run_id}:${r.target_id}`, r]));
         for (const f of finishBatch) {
           f.resolve(byTarget.get(`${f.finish.run_id}:${f.finish.target_id}`));

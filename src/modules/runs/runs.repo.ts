@@ -208,12 +208,14 @@ export function createRunsRepo(db: Db) {
 
     /** Extends the leases of `workerId`; returns its runs that were canceled or passed their deadline. */
     async renewLeases(workerId: string, leaseS: number, now: Date): Promise<Array<{ id: number; cancel_requested: boolean }>> {
-      await db
-        .updateTable('job_run_targets')
-        .set({ lease_until: new Date(now.getTime() + leaseS * 1000) })
-        .where('worker_id', '=', workerId)
-        .where('status', '=', 'running')
-        .execute();
+      // Rows locked right now are being finished by this worker's result writer: skip them rather
+      // than lock a set of rows in an order that can deadlock with its batch.
+      await sql`
+        update job_run_targets t set lease_until = ${new Date(now.getTime() + leaseS * 1000)}
+          from (select run_id, target_id from job_run_targets
+                 where worker_id = ${workerId} and status = 'running'
+                 for update skip locked) mine
+         where t.run_id = mine.run_id and t.target_id = mine.target_id`.execute(db);
       const rows = await db
         .selectFrom('job_runs')
         .select(['id', 'cancel_requested'])
@@ -229,13 +231,14 @@ export function createRunsRepo(db: Db) {
      * step failed the same way and the rest skipped. Returns them.
      */
     async expireLeases(now: Date): Promise<Array<{ run_id: number; target_id: number }>> {
-      const lost = await db
-        .updateTable('job_run_targets')
-        .set({ status: 'failed', error: 'worker_lost', finished_at: now, lease_until: null })
-        .where('status', '=', 'running')
-        .where('lease_until', '<', now)
-        .returning(['run_id', 'target_id'])
-        .execute();
+      // Skipping locked rows: a row a worker is finishing right now is not lost.
+      const { rows: lost } = await sql<{ run_id: number; target_id: number }>`
+        update job_run_targets t set status = 'failed', error = 'worker_lost', finished_at = ${now}, lease_until = null
+          from (select run_id, target_id from job_run_targets
+                 where status = 'running' and lease_until < ${now}
+                 for update skip locked) expired
+         where t.run_id = expired.run_id and t.target_id = expired.target_id and t.status = 'running'
+        returning t.run_id, t.target_id`.execute(db);
       for (const { run_id, target_id } of lost) {
         await db.updateTable('job_runs').set((eb) => ({ running: sql<number>`greatest(${eb.ref('running')} - 1, 0)` })).where('id', '=', run_id).execute();
         const steps = db.updateTable('job_run_steps').where('run_id', '=', run_id).where('target_id', '=', target_id);
