@@ -98,7 +98,7 @@ function keygen(path: string): void {
  * How the fleet's sshd runs. `reexec: false` starts it with `-r`: each connection is served by a
  * fork of the listener instead of a freshly executed sshd, which roughly halves the fleet's CPU
  * per connection. The fleet stands in for N remote machines but burns this machine's 2 CPUs; with
- * the stock re-exec, it takes ~28 ms of CPU per connection here, more than any client, and the
+ * the stock re-exec, it takes 25–30 ms of CPU per connection here, more than any client, and the
  * comparison measures mostly the fleet. Every tool meets the same fleet either way.
  */
 export interface FleetOptions {

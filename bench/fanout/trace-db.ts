@@ -61,6 +61,21 @@ clientProto.query = traced(clientProto.query as AnyFn);
 const pgliteProto = PGlite.prototype as unknown as Record<string, AnyFn>;
 pgliteProto.query = traced(pgliteProto.query as AnyFn);
 pgliteProto.exec = traced(pgliteProto.exec as AnyFn);
+// OpsConductor's one-pass statements (src/db/pglite-dialect.ts) go through execProtocol: the SQL
+// is the text of the Parse message at the start ('P', length, empty statement name, text, NUL).
+const execProtocol = pgliteProto.execProtocol as AnyFn;
+pgliteProto.execProtocol = function (this: unknown, ...args: unknown[]) {
+  const [message, ...rest] = args as [Uint8Array, ...unknown[]];
+  const isParse = message[0] === 0x50 && message[5] === 0;
+  const started = performance.now();
+  const result = execProtocol.call(this, message, ...rest) as Promise<unknown>;
+  if (!isParse) {
+    return result;
+  }
+  const text = Buffer.from(message.buffer, message.byteOffset + 6, message.length - 6);
+  const sql = text.subarray(0, text.indexOf(0)).toString('utf8');
+  return result.finally(() => record(sql, started));
+};
 const transaction = pgliteProto.transaction as AnyFn;
 pgliteProto.transaction = function (this: unknown, fn: unknown) {
   const started = performance.now();
