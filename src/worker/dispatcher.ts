@@ -167,9 +167,6 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<{ stop(): P
         byRun.set(data.runId, entry);
       }
       for (const [runId, { targets, nudges }] of byRun) {
-        if (targets.length === 0 && nudges === 0) {
-          continue;
-        }
         if (nudges > 0) {
           pull.add(runId);
           await claim(runId, null, Math.min(free(), nudges + targets.length));
