@@ -3,8 +3,8 @@
  * (absolute paths and `..` are refused), uploads are size-capped and land atomically.
  */
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, type Stats } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream, type Stats } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -90,6 +90,9 @@ export function createFilesService(deps: { root: string; maxUploadBytes: number;
       const temp = join(dirname(full), `.upload-${randomUUID()}`);
       let size = 0;
       try {
+        // Opened before streaming: a write stream opening the file itself could still create it
+        // after a body over the cap had failed the upload and the temp file had been removed.
+        const file = await open(temp, 'wx', 0o600);
         await pipeline(
           body,
           async function* (source) {
@@ -101,7 +104,7 @@ export function createFilesService(deps: { root: string; maxUploadBytes: number;
               yield chunk;
             }
           },
-          createWriteStream(temp, { mode: 0o600 }),
+          file.createWriteStream(),
         );
         await rename(temp, full);
       } catch (e) {
