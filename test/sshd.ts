@@ -4,7 +4,7 @@
  * `sshdSkip` — a visible skip when sshd is not installed, a failure under OPSCONDUCTOR_REQUIRE_ALL=1.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +105,8 @@ export interface Sshd {
   clientKeyFingerprint: string;
   /** SHA256 fingerprint of the server's current host key. */
   hostKeyFingerprint: string;
+  /** Authorises one more public key (an `authorized_keys` line) for the test user. */
+  authorize(publicKeyLine: string): void;
   /** Restarts sshd on the same port with a new host key (an impostor, as far as clients know). */
   swapHostKey(): Promise<void>;
   stop(): Promise<void>;
@@ -168,6 +170,7 @@ export async function startSshd(): Promise<Sshd> {
     clientKey: readFileSync(join(dir, 'client'), 'utf8'),
     clientKeyFingerprint,
     hostKeyFingerprint: await launch(),
+    authorize: (line) => appendFileSync(join(dir, 'authorized_keys'), `${line.trim()}\n`),
     swapHostKey: async () => {
       await kill();
       handle.hostKeyFingerprint = await launch();

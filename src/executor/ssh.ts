@@ -7,6 +7,7 @@ import { createPrivateKey, sign as cryptoSign } from 'node:crypto';
 
 import ssh2, { type AnyAuthMethod, Client, type ClientChannel, type ConnectConfig, type ParsedKey, type SFTPWrapper } from 'ssh2';
 
+import { ssh2KeyText } from '../shared/ssh-key-format.ts';
 import { sshFingerprint } from '../shared/ssh-fingerprint.ts';
 
 /** How a connection attempt failed. */
@@ -99,7 +100,7 @@ const DEFAULT_HASH: Partial<Record<string, string | null>> = {
  * signs with a decoded key object instead, producing the same signature bytes.
  */
 export function prepareKey(text: string, passphrase?: string): PreparedKey {
-  const parsed = ssh2.utils.parseKey(text, passphrase);
+  const parsed = ssh2.utils.parseKey(ssh2KeyText(text, passphrase), passphrase);
   if (parsed instanceof Error) {
     throw new SshConnectError('auth_failed', `The private key cannot be read: ${parsed.message}`);
   }

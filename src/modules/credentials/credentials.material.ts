@@ -7,6 +7,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import ssh2 from 'ssh2';
 
 import { ValidationError } from '../../errors.ts';
+import { ssh2KeyText } from '../../shared/ssh-key-format.ts';
 import { sshFingerprint } from '../../shared/ssh-fingerprint.ts';
 
 /** Credential types. */
@@ -42,8 +43,22 @@ export interface DerivedInfo {
   certificateInfo: { subject: string; issuer: string; valid_from: string; valid_to: string; fingerprint: string } | null;
 }
 
+/** PKCS#8 text as ssh2 reads it; a missing or wrong passphrase, or a key type SSH has no use for, is the caller's fault. */
+function readablePkcs8(privateKey: string, passphrase: string | undefined): string {
+  try {
+    return ssh2KeyText(privateKey, passphrase);
+  } catch (e) {
+    if (/ENCRYPTED/.test(privateKey)) {
+      throw passphrase
+        ? new ValidationError('passphrase does not decrypt the private key', 'passphrase')
+        : new ValidationError('passphrase is required: the private key is encrypted', 'passphrase');
+    }
+    throw new ValidationError(`private_key is not a usable SSH private key: ${(e as Error).message}`, 'private_key');
+  }
+}
+
 function parseSshKey(privateKey: string, passphrase: string | undefined): string {
-  const parsed = ssh2.utils.parseKey(privateKey, passphrase);
+  const parsed = ssh2.utils.parseKey(readablePkcs8(privateKey, passphrase), passphrase);
   if (parsed instanceof Error) {
     if (/encrypted/i.test(parsed.message) && !passphrase) {
       throw new ValidationError('passphrase is required: the private key is encrypted', 'passphrase');
