@@ -3,26 +3,13 @@
  * with pywinrm's (a WinRM client nobody here wrote) in both directions.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
+
+import { pywinrmSkip, runPeer } from '../../../test/peers/python.ts';
 
 import { decryptMessage, encryptMessage, isEncrypted, ENCRYPTED_CONTENT_TYPE } from './encryption.ts';
 import { CLIENT_FLAGS, createNtlmSession, NtlmError } from './ntlm.ts';
-
-const PYTHON = '/usr/bin/python3';
-const PEER = join(import.meta.dirname, '../../../test/peers/pywinrm_encryption.py');
-
-/** Why pywinrm cannot run here, or false. */
-function pywinrmSkip(): string | false {
-  try {
-    execFileSync(PYTHON, ['-c', 'import winrm, ntlm_auth'], { stdio: 'ignore' });
-    return false;
-  } catch {
-    return 'pywinrm is not installed (apt-get install python3-winrm)';
-  }
-}
 
 const soap = (text: string) => Buffer.from(`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>${text}</s:Body></s:Envelope>`);
 
@@ -56,11 +43,12 @@ describe('WinRM message encryption', () => {
     const server = createNtlmSession(CLIENT_FLAGS, key, 'server');
     const reply = soap('<rsp:Shell>reply from our side ü</rsp:Shell>');
     const messages = ['<w:Create/>', '<rsp:CommandLine><rsp:Command>echo &lt;ok&gt;</rsp:Command></rsp:CommandLine>'];
-    const output = execFileSync(PYTHON, [PEER], {
-      input: JSON.stringify({ flags: CLIENT_FLAGS, key: key.toString('hex'), reply: encryptMessage(server, reply).toString('base64'), messages }),
-      encoding: 'utf8',
+    const peer = runPeer<{ requests: string[]; reply: string }>('pywinrm_encryption.py', {
+      flags: CLIENT_FLAGS,
+      key: key.toString('hex'),
+      reply: encryptMessage(server, reply).toString('base64'),
+      messages,
     });
-    const peer = JSON.parse(output) as { requests: string[]; reply: string };
     assert.equal(peer.reply, reply.toString('utf8'));
     assert.deepEqual(
       peer.requests.map((b64) => decryptMessage(server, Buffer.from(b64, 'base64')).toString('utf8')),

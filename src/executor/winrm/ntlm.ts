@@ -306,3 +306,48 @@ export function createNtlmSession(flags: number, exportedSessionKey: Buffer, sid
     },
   };
 }
+
+/** An AUTHENTICATE_MESSAGE the server side accepted. */
+export interface Accepted {
+  user: string;
+  domain: string;
+  session: NtlmSession;
+}
+
+/**
+ * The server side of the last leg (used by the WinRM test server): checks an AUTHENTICATE_MESSAGE
+ * against the challenge it answers and the user's password, verifies the MIC when one is sent, and
+ * returns the server's session security. Throws {@link NtlmError} when anything does not match.
+ */
+export function acceptAuthenticate(input: { message: Buffer; negotiate: Buffer; challenge: Buffer; passwordOf(user: string, domain: string): string | undefined }): Accepted {
+  const { message } = input;
+  if (message.length < 88 || !message.subarray(0, 8).equals(SIGNATURE) || message.readUInt32LE(8) !== 3) {
+    throw new NtlmError('not an NTLM AUTHENTICATE message');
+  }
+  const challenge = parseChallenge(input.challenge);
+  const flags = message.readUInt32LE(60);
+  const ntResponse = field(message, 20);
+  const domain = field(message, 28).toString('utf16le');
+  const user = field(message, 36).toString('utf16le');
+  const password = input.passwordOf(user, domain);
+  if (password === undefined || ntResponse.length < 48) {
+    throw new NtlmError('NTLM authentication failed');
+  }
+  const responseKey = ntowfv2(user, password, domain);
+  const ntProofStr = hmacMd5(responseKey, challenge.serverChallenge, ntResponse.subarray(16));
+  if (!timingSafeEqual(ntProofStr, ntResponse.subarray(0, 16))) {
+    throw new NtlmError('NTLM authentication failed');
+  }
+  const sessionBaseKey = hmacMd5(responseKey, ntProofStr);
+  const exportedSessionKey = flags & NTLM_FLAG.keyExchange ? createRc4(sessionBaseKey).update(field(message, 52)) : sessionBaseKey;
+  const blobPairs = avPairs(ntResponse.subarray(16 + 28));
+  const avFlags = blobPairs.find((p) => p.id === AV.flags)?.value;
+  if (avFlags && avFlags.readUInt32LE(0) & AV_FLAG_MIC_PRESENT) {
+    const zeroed = Buffer.from(message);
+    Buffer.alloc(16).copy(zeroed, 72);
+    if (!timingSafeEqual(hmacMd5(exportedSessionKey, input.negotiate, input.challenge, zeroed), message.subarray(72, 88))) {
+      throw new NtlmError('NTLM message integrity check (MIC) failed');
+    }
+  }
+  return { user, domain, session: createNtlmSession(flags, exportedSessionKey, 'server') };
+}
