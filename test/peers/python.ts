@@ -2,7 +2,7 @@
  * Running the Python peers in this directory (pywinrm and ntlm-auth from Debian's python3-winrm):
  * clients nobody here wrote, to prove our WinRM pieces interoperate.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,12 +36,19 @@ function legacyOpenSslConf(): string {
   return legacyConf;
 }
 
-/** Runs `test/peers/<script>` with `input` as JSON on stdin; returns its JSON output. */
-export function runPeer<T>(script: string, input: unknown): T {
-  const output = execFileSync(PYTHON, [join(import.meta.dirname, script)], {
-    input: JSON.stringify(input),
-    encoding: 'utf8',
-    env: { ...process.env, OPENSSL_CONF: legacyOpenSslConf() },
+/**
+ * Runs `test/peers/<script>` with `input` as JSON on stdin; resolves with its JSON output. Never
+ * synchronous: the peer may be talking to a server in this very process.
+ */
+export function runPeer<T>(script: string, input: unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(PYTHON, [join(import.meta.dirname, script)], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, OPENSSL_CONF: legacyOpenSslConf() } }, (err, stdout, stderr) => {
+      if (err) {
+        reject(new Error(`${script} failed: ${err.message}\n${stderr}`));
+        return;
+      }
+      resolve(JSON.parse(stdout) as T);
+    });
+    child.stdin?.end(JSON.stringify(input));
   });
-  return JSON.parse(output) as T;
 }

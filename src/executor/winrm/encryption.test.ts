@@ -39,11 +39,11 @@ describe('WinRM message encryption', () => {
     assert.throws(() => decryptMessage(createNtlmSession(CLIENT_FLAGS, key, 'server'), soap('plain')), NtlmError);
   });
 
-  test('interoperates with pywinrm: its sealed requests open here, our sealed reply opens there', { skip: pywinrmSkip() }, () => {
+  test('interoperates with pywinrm: its sealed requests open here, our sealed reply opens there', { skip: pywinrmSkip() }, async () => {
     const server = createNtlmSession(CLIENT_FLAGS, key, 'server');
     const reply = soap('<rsp:Shell>reply from our side ü</rsp:Shell>');
     const messages = ['<w:Create/>', '<rsp:CommandLine><rsp:Command>echo &lt;ok&gt;</rsp:Command></rsp:CommandLine>'];
-    const peer = runPeer<{ requests: string[]; reply: string }>('pywinrm_encryption.py', {
+    const peer = await runPeer<{ requests: string[]; reply: string }>('pywinrm_encryption.py', {
       flags: CLIENT_FLAGS,
       key: key.toString('hex'),
       reply: encryptMessage(server, reply).toString('base64'),

@@ -183,8 +183,8 @@ describe('NTLM server side (acceptAuthenticate)', () => {
     assert.throws(() => acceptAuthenticate({ message: renamed, negotiate, challenge, passwordOf }), /MIC/);
   });
 
-  test('accepts ntlm-auth (pywinrm’s NTLM client) and opens what it sealed', { skip: pywinrmSkip() }, () => {
-    const peer = runPeer<{ negotiate: string; authenticate: string; wrapped: string }>('ntlm_client.py', {
+  test('accepts ntlm-auth (pywinrm’s NTLM client) and opens what it sealed', { skip: pywinrmSkip() }, async () => {
+    const peer = await runPeer<{ negotiate: string; authenticate: string; wrapped: string }>('ntlm_client.py', {
       user: 'User',
       password: 'Password',
       domain: 'Domain',
