@@ -1,0 +1,232 @@
+/**
+ * WinRM client: a remote shell over WS-Management (Create shell → Command → Receive until done →
+ * Signal terminate → Delete shell), on one TCP connection per shell (NTLM authenticates the
+ * connection), with Basic or NTLM authentication and, over plain HTTP, NTLM message encryption.
+ * No database, no domain types.
+ */
+import { Client } from 'undici';
+
+import { decryptMessage, ENCRYPTED_CONTENT_TYPE, encryptMessage, isEncrypted } from './encryption.ts';
+import { authenticateMessage, negotiateMessage, NtlmError, type NtlmSession, parseChallenge } from './ntlm.ts';
+import { soapRequest, soapResponse, type SoapTarget, TIMED_OUT_CODE, WsmanFault } from './soap.ts';
+
+/** How a WinRM exchange failed. */
+export type WinrmFailureKind = 'offline' | 'auth_failed' | 'protocol';
+
+/** A failed exchange, classified. */
+export class WinrmError extends Error {
+  override name = 'WinrmError';
+  constructor(
+    readonly kind: WinrmFailureKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Where and how to connect. */
+export interface WinrmOptions {
+  /** http(s)://host:port/wsman */
+  url: string;
+  username: string;
+  password: string;
+  /** NTLM domain (also taken from `DOMAIN\\user`). */
+  domain?: string;
+  auth: 'basic' | 'ntlm';
+  /** Longest a Receive waits on the server before answering w:TimedOut. @defaultValue 20 */
+  operationTimeoutS?: number;
+}
+
+/** Result of one command. */
+export interface WinrmResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+  /** Set when we stopped the command: it ran past its timeout, or the caller aborted it. */
+  killed?: 'timeout' | 'aborted';
+}
+
+/** How to run a command. */
+export interface WinrmExecOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** Keep at most this many bytes of each stream in the result (the callbacks see everything). */
+  maxBytes?: number;
+}
+
+interface Channel {
+  send(xml: string, signal?: AbortSignal): Promise<string>;
+  close(): Promise<void>;
+}
+
+const SOAP_TYPE = 'application/soap+xml;charset=UTF-8';
+
+function account(options: WinrmOptions): { user: string; domain: string } {
+  const [first, second] = options.username.split('\\');
+  return second === undefined ? { user: options.username, domain: options.domain ?? '' } : { user: second, domain: first ?? '' };
+}
+
+async function post(client: Client, path: string, headers: Record<string, string>, body: Buffer, signal?: AbortSignal) {
+  try {
+    const res = await client.request({ path, method: 'POST', headers: { ...headers, 'content-length': String(body.length) }, body, signal });
+    return { status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
+  } catch (e) {
+    if (signal?.aborted) {
+      throw e;
+    }
+    throw new WinrmError('offline', `Could not reach the WinRM service: ${(e as { code?: string }).code ?? (e as Error).message}`);
+  }
+}
+
+/** NTLM on this connection: NEGOTIATE, the server's CHALLENGE, AUTHENTICATE; returns the session. */
+async function ntlmHandshake(client: Client, path: string, options: WinrmOptions): Promise<NtlmSession> {
+  const negotiate = negotiateMessage();
+  const first = await post(client, path, { authorization: `Negotiate ${negotiate.toString('base64')}` }, Buffer.alloc(0));
+  const offer = String(first.headers['www-authenticate'] ?? '');
+  const token = /(?:Negotiate|NTLM) ([A-Za-z0-9+/=]+)/.exec(offer)?.[1];
+  if (first.status !== 401 || !token) {
+    throw new WinrmError('auth_failed', `The WinRM service does not offer NTLM (HTTP ${first.status})`);
+  }
+  const { user, domain } = account(options);
+  const { message, session } = authenticateMessage({ user, password: options.password, domain, negotiate, challenge: parseChallenge(Buffer.from(token, 'base64')) });
+  const second = await post(client, path, { authorization: `Negotiate ${message.toString('base64')}` }, Buffer.alloc(0));
+  if (second.status === 401) {
+    throw new WinrmError('auth_failed', 'Authentication failed: the server rejected the credential');
+  }
+  return session;
+}
+
+/** Opens one connection to the service and authenticates it. */
+async function openChannel(options: WinrmOptions): Promise<Channel> {
+  const url = new URL(options.url);
+  const client = new Client(url.origin, { pipelining: 1, keepAliveTimeout: 60_000 });
+  const path = url.pathname + url.search;
+  try {
+    const session = options.auth === 'ntlm' ? await ntlmHandshake(client, path, options) : undefined;
+    const basic = options.auth === 'basic' ? `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}` : undefined;
+    return {
+      async send(xml, signal) {
+        const plain = Buffer.from(xml, 'utf8');
+        const headers: Record<string, string> = session ? { 'content-type': ENCRYPTED_CONTENT_TYPE } : { 'content-type': SOAP_TYPE, authorization: basic as string };
+        const res = await post(client, path, headers, session ? encryptMessage(session, plain) : plain, signal);
+        if (res.status === 401) {
+          throw new WinrmError('auth_failed', 'Authentication failed: the server rejected the credential');
+        }
+        const text = session && isEncrypted(String(res.headers['content-type'] ?? '')) ? decryptMessage(session, res.body).toString('utf8') : res.body.toString('utf8');
+        if (res.status !== 200 && !text.includes('Fault')) {
+          throw new WinrmError('protocol', `The WinRM service answered HTTP ${res.status}`);
+        }
+        return text;
+      },
+      close: () => client.close(),
+    };
+  } catch (e) {
+    await client.destroy();
+    throw e instanceof NtlmError ? new WinrmError('protocol', e.message) : e;
+  }
+}
+
+/** Authenticated Identify: the product version the host announces. */
+export async function identify(options: WinrmOptions): Promise<{ productVersion: string }> {
+  const channel = await openChannel(options);
+  try {
+    return { productVersion: soapResponse.productVersion(await channel.send(soapRequest.identify())) };
+  } finally {
+    await channel.close();
+  }
+}
+
+/** Accumulates one stream up to `max` bytes. */
+function capped(max: number) {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  return {
+    push(chunk: Buffer) {
+      if (size < max) {
+        chunks.push(chunk.subarray(0, max - size));
+        size += chunk.length;
+      }
+    },
+    text: () => Buffer.concat(chunks).toString('utf8'),
+  };
+}
+
+/**
+ * Runs `command` with `args` in a new remote shell. A timeout or an abort terminates the command
+ * and deletes the shell (over a fresh connection: the current one is busy with the Receive), so
+ * nothing keeps running on the host.
+ */
+export async function runWinrmCommand(options: WinrmOptions, command: string, args: string[], exec: WinrmExecOptions = {}): Promise<WinrmResult> {
+  const target: SoapTarget = { url: options.url, operationTimeoutS: options.operationTimeoutS ?? 20 };
+  const stop = new AbortController();
+  let killed: WinrmResult['killed'];
+  const kill = (why: 'timeout' | 'aborted') => {
+    killed ??= why;
+    stop.abort();
+  };
+  const timer = exec.timeoutMs ? setTimeout(() => kill('timeout'), exec.timeoutMs) : undefined;
+  const onAbort = () => kill('aborted');
+  exec.signal?.addEventListener('abort', onAbort, { once: true });
+  const max = exec.maxBytes ?? Number.MAX_SAFE_INTEGER;
+  const [stdout, stderr] = [capped(max), capped(max)];
+  const channel = await openChannel(options);
+  let shellId: string | undefined;
+  let commandId: string | undefined;
+  try {
+    shellId = soapResponse.shellId(await channel.send(soapRequest.createShell(target)));
+    commandId = soapResponse.commandId(await channel.send(soapRequest.command(target, shellId, command, args)));
+    if (exec.signal?.aborted) {
+      onAbort();
+    }
+    for (;;) {
+      if (stop.signal.aborted) {
+        break;
+      }
+      let xml: string;
+      try {
+        xml = await channel.send(soapRequest.receive(target, shellId, commandId), stop.signal);
+      } catch (e) {
+        if (stop.signal.aborted) {
+          break;
+        }
+        throw e;
+      }
+      let received: ReturnType<typeof soapResponse.received>;
+      try {
+        received = soapResponse.received(xml);
+      } catch (e) {
+        if (e instanceof WsmanFault && e.code === TIMED_OUT_CODE) {
+          continue; // nothing happened within the operation timeout: ask again
+        }
+        throw e;
+      }
+      received.stdout.forEach((c) => (stdout.push(c), exec.onStdout?.(c)));
+      received.stderr.forEach((c) => (stderr.push(c), exec.onStderr?.(c)));
+      if (received.done) {
+        await channel.send(soapRequest.terminate(target, shellId, commandId)).catch(() => {});
+        await channel.send(soapRequest.deleteShell(target, shellId)).catch(() => {});
+        return { stdout: stdout.text(), stderr: stderr.text(), exitCode: received.exitCode };
+      }
+    }
+    // Stopped: terminate and delete over a fresh connection.
+    const cleanup = await openChannel(options);
+    try {
+      await cleanup.send(soapRequest.terminate(target, shellId, commandId)).catch(() => {});
+      await cleanup.send(soapRequest.deleteShell(target, shellId));
+    } finally {
+      await cleanup.close();
+    }
+    return { stdout: stdout.text(), stderr: stderr.text(), exitCode: null, killed };
+  } catch (e) {
+    if (e instanceof WsmanFault) {
+      throw new WinrmError('protocol', e.message);
+    }
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    exec.signal?.removeEventListener('abort', onAbort);
+    await channel.close().catch(() => {});
+  }
+}
