@@ -2,8 +2,10 @@
  * A WinRM stand-in for tests: the server side of WS-Management's shell protocol (MS-WSMV) over
  * HTTP — Create shell, Command, Receive (long-polling, with w:TimedOut when nothing happens),
  * Signal, Delete — authenticated with Basic or NTLM, NTLM with message encryption. Commands run
- * as local processes (`sh -c`), so streams and exit codes are real. pywinrm runs against it in
- * test/winrm-server.test.ts: that is what shows it is faithful.
+ * as local processes (`sh -c`), so streams and exit codes are real. There is no PowerShell here:
+ * `powershell … -EncodedCommand <base64>` runs the decoded script with `sh` instead (what the
+ * tests check is that the script arrives intact and its output and exit code come back).
+ * pywinrm runs against it in test/winrm-server.test.ts: that is what shows it is faithful.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -167,7 +169,9 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
   }
 
   function startCommand(commandLine: string): Command {
-    const child = spawn('sh', ['-c', commandLine], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const encoded = /^powershell(?:\.exe)?\s.*-EncodedCommand\s+([A-Za-z0-9+/=]+)\s*$/i.exec(commandLine)?.[1];
+    const script = encoded === undefined ? commandLine : Buffer.from(encoded, 'base64').toString('utf16le');
+    const child = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const command: Command = { process: child, stdout: [], stderr: [], exitCode: null, done: false, changed: new Set() };
     const notify = () => command.changed.forEach((wake) => wake());
     child.stdout?.on('data', (c: Buffer) => {

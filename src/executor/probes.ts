@@ -1,7 +1,7 @@
 /**
- * Reachability probes for non-SSH targets. WinRM: until the WinRM client lands, a TCP connect and
- * an unauthenticated POST to /wsman whose 401 must offer the credential's scheme (no credential
- * is sent). HTTP: a GET of the base URL, authenticated when the target has a credential.
+ * Reachability probes for non-SSH targets. WinRM without a WinRM credential (with one, the target
+ * test is an authenticated Identify): a TCP connect and an unauthenticated POST to /wsman whose
+ * 401 must offer the scheme (nothing is sent). HTTP: a GET of the base URL, authenticated when the target has a credential.
  */
 import { Agent, request } from 'undici';
 

@@ -164,6 +164,7 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
           const env = {
             target,
             connection: () => (connection ??= credential ? deps.connector.openSsh(target as TargetWithGroups, credential) : Promise.reject(new Error('the target has no credential'))),
+            winrm: () => (target && credential ? deps.connector.winrmOptions(target, credential) : undefined),
             resolveCredential: async (id: number) => {
               const c = await credentialOf(shared, id);
               addSecrets(c);

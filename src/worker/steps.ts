@@ -7,7 +7,8 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import { HttpCallError, httpCall } from '../executor/http.ts';
-import { SshConnectError, type SshConnection } from '../executor/ssh.ts';
+import { type ExecResult, SshConnectError, type SshConnection } from '../executor/ssh.ts';
+import { runWinrmCommand, WinrmError, type WinrmOptions } from '../executor/winrm/client.ts';
 import type { ResolvedCredential } from '../modules/credentials/index.ts';
 import type { TargetWithGroups } from '../modules/targets/index.ts';
 import { resolveInside } from '../shared/safe-path.ts';
@@ -32,6 +33,8 @@ export interface StepOutcome {
 export interface StepEnv {
   target: TargetWithGroups | null;
   connection(): Promise<SshConnection>;
+  /** How to reach a winrm target (undefined without a credential). */
+  winrm(): WinrmOptions | undefined;
   resolveCredential(id: number): Promise<ResolvedCredential>;
   filesRoot: string;
   /** Aborted on cancel or run deadline; `signal.reason` is 'canceled' or 'timed_out'. */
@@ -59,7 +62,7 @@ function shellCommand(command: string, shell: string | undefined): string | unde
 
 async function connect(env: StepEnv): Promise<SshConnection | StepOutcome> {
   if (!env.target || env.target.protocol !== 'ssh') {
-    return fail(env.target?.protocol === 'winrm' ? 'protocol_not_supported: WinRM execution arrives with the WinRM client' : 'protocol_not_supported');
+    return fail(env.target?.protocol === 'winrm' ? 'protocol_not_supported: file transfer to WinRM targets is not available yet' : 'protocol_not_supported');
   }
   try {
     return await env.connection();
@@ -71,7 +74,56 @@ async function connect(env: StepEnv): Promise<SshConnection | StepOutcome> {
   }
 }
 
+/** A finished (or killed) remote command as a step outcome. */
+function commandOutcome(res: Pick<ExecResult, 'stdout' | 'stderr' | 'exitCode' | 'killed'> & { signal?: string | null }, env: StepEnv): StepOutcome {
+  const status: StepStatus = res.killed === 'timeout' ? 'timed_out' : res.killed === 'aborted' ? aborted(env.signal) : res.exitCode === 0 ? 'succeeded' : 'failed';
+  const error = status === 'succeeded' ? null : res.killed ? `${status}: the remote process was killed` : res.exitCode === null ? `terminated by signal ${res.signal ?? 'unknown'}` : `exit code ${res.exitCode}`;
+  return { status, exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr, error };
+}
+
+const execOptions = (step: Record<string, unknown>, env: StepEnv) => ({
+  timeoutMs: Number(step.timeout_s) * 1000,
+  signal: env.signal,
+  maxBytes: env.maxOutputBytes + 1,
+  onStdout: (c: Buffer) => env.onOutput('stdout', c),
+  onStderr: (c: Buffer) => env.onOutput('stderr', c),
+});
+
+/** A command line for WinRM: PowerShell (the default) gets the script UTF-16LE base64 encoded, as powershell.exe expects. */
+function winrmCommand(command: string, shell: string | undefined): [string, string[]] | undefined {
+  switch (shell ?? 'powershell') {
+    case 'powershell':
+      return ['powershell', ['-NoProfile', '-NonInteractive', '-EncodedCommand', Buffer.from(command, 'utf16le').toString('base64')]];
+    case 'cmd':
+      return [command, []];
+    default:
+      return undefined;
+  }
+}
+
+async function runWinrm(step: Record<string, unknown>, env: StepEnv): Promise<StepOutcome> {
+  const line = winrmCommand(String(step.command), step.shell as string | undefined);
+  if (!line) {
+    return fail(`shell "${String(step.shell)}" is not available over WinRM (use powershell or cmd)`);
+  }
+  const options = env.winrm();
+  if (!options) {
+    return fail('auth_failed: the target has no WinRM credential', { unreachable: true });
+  }
+  try {
+    return commandOutcome(await runWinrmCommand(options, line[0], line[1], execOptions(step, env)), env);
+  } catch (e) {
+    if (e instanceof WinrmError) {
+      return fail(`${e.kind === 'protocol' ? 'winrm_error' : e.kind}: ${e.message}`, { unreachable: e.kind !== 'protocol' });
+    }
+    throw e;
+  }
+}
+
 async function runCommand(step: Record<string, unknown>, env: StepEnv): Promise<StepOutcome> {
+  if (env.target?.protocol === 'winrm') {
+    return runWinrm(step, env);
+  }
   const command = shellCommand(String(step.command), step.shell as string | undefined);
   if (command === undefined) {
     return fail(`shell "${String(step.shell)}" is not available over SSH`);
@@ -80,16 +132,7 @@ async function runCommand(step: Record<string, unknown>, env: StepEnv): Promise<
   if (!('exec' in conn)) {
     return conn;
   }
-  const res = await conn.exec(command, {
-    timeoutMs: Number(step.timeout_s) * 1000,
-    signal: env.signal,
-    maxBytes: env.maxOutputBytes + 1,
-    onStdout: (c) => env.onOutput('stdout', c),
-    onStderr: (c) => env.onOutput('stderr', c),
-  });
-  const status: StepStatus = res.killed === 'timeout' ? 'timed_out' : res.killed === 'aborted' ? aborted(env.signal) : res.exitCode === 0 ? 'succeeded' : 'failed';
-  const error = status === 'succeeded' ? null : res.killed ? `${status}: the remote process was killed` : res.exitCode === null ? `terminated by signal ${res.signal}` : `exit code ${res.exitCode}`;
-  return { status, exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr, error };
+  return commandOutcome(await conn.exec(command, execOptions(step, env)), env);
 }
 
 async function runSftp(step: Record<string, unknown>, env: StepEnv): Promise<StepOutcome> {

@@ -171,10 +171,11 @@ export async function runWinrmCommand(options: WinrmOptions, command: string, ar
   exec.signal?.addEventListener('abort', onAbort, { once: true });
   const max = exec.maxBytes ?? Number.MAX_SAFE_INTEGER;
   const [stdout, stderr] = [capped(max), capped(max)];
-  const channel = await openChannel(options);
+  let channel: Channel | undefined;
   let shellId: string | undefined;
   let commandId: string | undefined;
   try {
+    channel = await openChannel(options);
     shellId = soapResponse.shellId(await channel.send(soapRequest.createShell(target)));
     commandId = soapResponse.commandId(await channel.send(soapRequest.command(target, shellId, command, args)));
     if (exec.signal?.aborted) {
@@ -227,6 +228,6 @@ export async function runWinrmCommand(options: WinrmOptions, command: string, ar
   } finally {
     clearTimeout(timer);
     exec.signal?.removeEventListener('abort', onAbort);
-    await channel.close().catch(() => {});
+    await channel?.close().catch(() => {});
   }
 }

@@ -7,6 +7,7 @@ import {
   ExecuteSftpBody,
   ExecuteSftpResponse,
   ExecuteSshBody,
+  ExecuteWinrmBody,
   ExecuteSshResponse,
   ExecuteWebhookBody,
   ExecuteWebhookResponse,
@@ -49,6 +50,12 @@ export function executorRoutes(app: App, { executor }: { executor: ExecutorServi
     config: { access: 'operator' },
     schema: { tags, summary: 'Run one command over SSH and wait for it', body: ExecuteSshBody, response: { 200: ExecuteSshResponse } },
     handler: async (request) => executor.ssh(actorOf(request), request.body),
+  });
+
+  app.post('/execute/winrm', {
+    config: { access: 'operator' },
+    schema: { tags, summary: 'Run one command over WinRM (PowerShell or cmd) and wait for it', body: ExecuteWinrmBody, response: { 200: ExecuteSshResponse } },
+    handler: async (request) => executor.winrm(actorOf(request), request.body),
   });
 
   app.post('/execute/sftp', {

@@ -33,6 +33,17 @@ export const ExecuteSshBody = Type.Object(
   { additionalProperties: false },
 );
 export type ExecuteSshBody = Static<typeof ExecuteSshBody>;
+export const ExecuteWinrmBody = Type.Object(
+  {
+    target_id: Id,
+    command: Type.String({ minLength: 1, maxLength: 65536 }),
+    credential_id: Type.Optional(Id),
+    shell: Type.Optional(StringEnum(['powershell', 'cmd'] as const, { description: 'Default powershell' })),
+    timeout_s: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+  },
+  { additionalProperties: false },
+);
+export type ExecuteWinrmBody = Static<typeof ExecuteWinrmBody>;
 export const ExecuteSshResponse = Type.Object({
   success: Type.Boolean(),
   output: Type.String(),

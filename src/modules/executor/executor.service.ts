@@ -14,7 +14,7 @@ import { type CredentialsService, type ResolvedCredential, secretsOf } from '../
 import type { JobsService } from '../jobs/index.ts';
 import type { RunsService } from '../runs/index.ts';
 import type { TargetConnector, TargetsService, TargetWithGroups } from '../targets/index.ts';
-import type { ExecuteSftpBody, ExecuteSshBody, ExecuteWebhookBody } from './executor.schemas.ts';
+import type { ExecuteSftpBody, ExecuteSshBody, ExecuteWebhookBody, ExecuteWinrmBody } from './executor.schemas.ts';
 
 /** Builds the executor service. */
 export function createExecutorService(deps: {
@@ -42,6 +42,7 @@ export function createExecutorService(deps: {
     const env: StepEnv = {
       target: target as TargetWithGroups,
       connection: () => (connection ??= connector.openSsh(target as TargetWithGroups, credential)),
+      winrm: () => connector.winrmOptions(target as TargetWithGroups, credential),
       resolveCredential: (cid) => credentials.resolve(cid),
       filesRoot: deps.filesRoot,
       signal: new AbortController().signal,
@@ -78,8 +79,26 @@ export function createExecutorService(deps: {
     },
 
     async ssh(actor: Actor, input: ExecuteSshBody) {
+      const [target] = await targets.getMany([input.target_id], 'target_id');
+      if (target?.protocol !== 'ssh') {
+        const error = `protocol_not_supported: the target is a ${target?.protocol ?? 'unknown'} target${target?.protocol === 'winrm' ? '; use /execute/winrm' : ''}`;
+        return { success: false, output: '', stderr: '', exit_code: null, execution_time_ms: 0, error };
+      }
       const { outcome, mask, ms } = await runNow(input.target_id, input.credential_id, { type: 'command', command: input.command, timeout_s: input.timeout_s ?? 60 });
       await audit.record(actor, 'execute.ssh', { type: 'target', id: input.target_id }, { exit_code: outcome.exitCode, status: outcome.status });
+      const output = capOutput(mask(outcome.stdout), deps.maxOutputBytes).text;
+      const stderr = capOutput(mask(outcome.stderr), deps.maxOutputBytes).text;
+      return { success: outcome.status === 'succeeded', output, stderr, exit_code: outcome.exitCode, execution_time_ms: ms, ...(outcome.error ? { error: mask(outcome.error) } : {}) };
+    },
+
+    async winrm(actor: Actor, input: ExecuteWinrmBody) {
+      const [target] = await targets.getMany([input.target_id], 'target_id');
+      if (target?.protocol !== 'winrm') {
+        throw new ValidationError('target_id: the target is not a winrm target', 'target_id');
+      }
+      const step = { type: 'command', command: input.command, shell: input.shell ?? 'powershell', timeout_s: input.timeout_s ?? 60 };
+      const { outcome, mask, ms } = await runNow(input.target_id, input.credential_id, step);
+      await audit.record(actor, 'execute.winrm', { type: 'target', id: input.target_id }, { exit_code: outcome.exitCode, status: outcome.status });
       const output = capOutput(mask(outcome.stdout), deps.maxOutputBytes).text;
       const stderr = capOutput(mask(outcome.stderr), deps.maxOutputBytes).text;
       return { success: outcome.status === 'succeeded', output, stderr, exit_code: outcome.exitCode, execution_time_ms: ms, ...(outcome.error ? { error: mask(outcome.error) } : {}) };

@@ -5,6 +5,7 @@
  */
 import { connectSsh, type PreparedKey, prepareKey, SshConnectError, type SshConnection } from '../../executor/ssh.ts';
 import { probeHttp, probeWinrm, type ProbeResult } from '../../executor/probes.ts';
+import { identify, WinrmError, type WinrmOptions } from '../../executor/winrm/client.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Actor } from '../../shared/roles.ts';
 import type { AuditService } from '../audit/index.ts';
@@ -103,6 +104,31 @@ export function createTargetConnector(deps: { repo: TargetsRepo; credentials: Cr
     }
   }
 
+  /** How to reach a winrm target's WS-Management service with `credential`. */
+  function winrmOptions(target: TargetWithGroups, credential: ResolvedCredential): WinrmOptions {
+    return {
+      url: `${target.use_tls ? 'https' : 'http'}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}/wsman`,
+      username: credential.username ?? '',
+      password: credential.password ?? '',
+      domain: credential.domain ?? undefined,
+      auth: credential.auth === 'basic' ? 'basic' : 'ntlm',
+    };
+  }
+
+  /** An authenticated Identify: proves the credential and reports the version the host announces. */
+  async function testWinrm(target: TargetWithGroups, credential: ResolvedCredential): Promise<Outcome> {
+    try {
+      const { productVersion } = await identify(winrmOptions(target, credential));
+      return { success: true, status: 'online', message: `WinRM answered an authenticated Identify (${productVersion})`, details: { product_version: productVersion, auth_checked: true } };
+    } catch (e) {
+      if (e instanceof WinrmError) {
+        const status: TargetStatus = e.kind === 'auth_failed' ? 'auth_failed' : 'offline';
+        return { success: false, status, message: e.message, details: { error: e.kind, auth_checked: e.kind === 'auth_failed' } };
+      }
+      throw e;
+    }
+  }
+
   async function probe(target: TargetWithGroups, credential: ResolvedCredential | undefined): Promise<Outcome> {
     switch (target.protocol) {
       case 'ssh':
@@ -110,7 +136,7 @@ export function createTargetConnector(deps: { repo: TargetsRepo; credentials: Cr
           ? testSsh(target, credential)
           : { success: false, status: target.status as TargetStatus, message: 'The target has no credential to connect with', details: { error: 'no_credential' } };
       case 'winrm':
-        return fromProbe(await probeWinrm(target.host, target.port, target.use_tls, credential?.auth === 'basic' ? 'basic' : 'ntlm'));
+        return credential?.type === 'winrm' ? testWinrm(target, credential) : fromProbe(await probeWinrm(target.host, target.port, target.use_tls, 'ntlm'));
       default:
         return fromProbe(await probeHttp(target.host, target.port, target.use_tls, httpAuthorization(credential)));
     }
@@ -118,6 +144,7 @@ export function createTargetConnector(deps: { repo: TargetsRepo; credentials: Cr
 
   return {
     openSsh,
+    winrmOptions,
 
     /** Really connects with the target's credential and records the outcome on the target. */
     async test(actor: Actor, target: TargetWithGroups): Promise<TargetTestResult> {

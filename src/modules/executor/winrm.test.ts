@@ -1,0 +1,118 @@
+/**
+ * WinRM wired in: POST /execute/winrm, and job command steps on winrm targets next to SSH targets
+ * in one run, against the WinRM stand-in (test/winrm-server.ts, checked with pywinrm) and a real
+ * OpenSSH server.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
+import { SSH_TEST_USER, type Sshd, sshdSkip, startSshd } from '../../../test/sshd.ts';
+import { startWinrmServer, type WinrmServer } from '../../../test/winrm-server.ts';
+
+const WIN_USER = 'Administrator';
+const WIN_PASSWORD = 'Wïnrm-Secret <&> 1';
+
+describe('WinRM execution', { skip: sshdSkip() }, () => {
+  let ctx: TestContext;
+  let winrm: WinrmServer;
+  let sshd: Sshd;
+  const ids = { ntlm: 0, basic: 0, wrong: 0, linux: 0 };
+
+  const post = (url: string, payload: Record<string, unknown>) => ctx.request({ method: 'POST', url, token: ctx.adminToken, payload });
+  const created = async (url: string, payload: Record<string, unknown>) => {
+    const res = await post(url, payload);
+    assert.equal(res.statusCode, 200, res.body);
+    return res.json().id as number;
+  };
+  const windowsTarget = async (credential: number) =>
+    created('/targets', { name: unique('win'), host: '127.0.0.1', port: winrm.port, os_type: 'windows', protocol: 'winrm', credential_id: credential });
+
+  before(async () => {
+    ctx = await createTestContext({ worker: true });
+    winrm = await startWinrmServer({ users: { [WIN_USER]: WIN_PASSWORD } });
+    sshd = await startSshd();
+    ids.ntlm = await windowsTarget(await created('/credentials', { name: unique('c'), type: 'winrm', username: WIN_USER, password: WIN_PASSWORD, auth: 'ntlm' }));
+    ids.basic = await windowsTarget(await created('/credentials', { name: unique('c'), type: 'winrm', username: WIN_USER, password: WIN_PASSWORD, auth: 'basic' }));
+    ids.wrong = await windowsTarget(await created('/credentials', { name: unique('c'), type: 'winrm', username: WIN_USER, password: 'wrong-password', auth: 'ntlm' }));
+    const sshCredential = await created('/credentials', { name: unique('c'), type: 'ssh', username: SSH_TEST_USER, private_key: sshd.clientKey });
+    ids.linux = await created('/targets', { name: unique('linux'), host: sshd.host, port: sshd.port, os_type: 'linux', protocol: 'ssh', credential_id: sshCredential });
+  });
+  after(async () => {
+    await ctx?.close();
+    await winrm?.close();
+    await sshd?.stop();
+  });
+
+  describe('POST /execute/winrm', () => {
+    for (const auth of ['ntlm', 'basic'] as const) {
+      test(`${auth}: PowerShell (the default) and cmd; output, stderr and the exit code come back`, async () => {
+        const ps = await post('/execute/winrm', { target_id: ids[auth], command: "echo 'ünïcode <&>'; echo oops >&2; exit 4" });
+        assert.equal(ps.statusCode, 200, ps.body);
+        assert.equal(ps.json().output, 'ünïcode <&>\n');
+        assert.equal(ps.json().stderr, 'oops\n');
+        assert.equal(ps.json().exit_code, 4);
+        assert.equal(ps.json().success, false);
+        assert.equal(typeof ps.json().execution_time_ms, 'number');
+        const cmd = await post('/execute/winrm', { target_id: ids[auth], command: 'echo from-cmd', shell: 'cmd' });
+        assert.deepEqual([cmd.json().output, cmd.json().exit_code, cmd.json().success], ['from-cmd\n', 0, true]);
+      });
+    }
+
+    test('the password never reaches the output; a wrong one is reported as auth_failed', async () => {
+      const echoed = await post('/execute/winrm', { target_id: ids.ntlm, command: `echo '${WIN_PASSWORD}'` });
+      assert.equal(echoed.json().output, '***\n');
+      const refused = await post('/execute/winrm', { target_id: ids.wrong, command: 'echo never' });
+      assert.equal(refused.statusCode, 200, refused.body);
+      assert.equal(refused.json().success, false);
+      assert.match(refused.json().error, /^auth_failed/);
+      assert.doesNotMatch(refused.body, /wrong-password/);
+    });
+
+    test('a timeout kills the remote command and deletes its shell', async () => {
+      const res = await post('/execute/winrm', { target_id: ids.ntlm, command: 'sleep 30', timeout_s: 1 });
+      assert.equal(res.json().success, false);
+      assert.match(res.json().error, /timed_out/);
+      assert.equal(winrm.runningCommands(), 0);
+      assert.equal(winrm.openShells(), 0);
+    });
+
+    test('an SSH target or an unknown shell is a 400 naming the field', async () => {
+      const ssh = await post('/execute/winrm', { target_id: ids.linux, command: 'echo' });
+      assert.equal(ssh.statusCode, 400, ssh.body);
+      assert.equal(ssh.json().error.field, 'target_id');
+      const bash = await post('/execute/winrm', { target_id: ids.ntlm, command: 'echo', shell: 'bash' });
+      assert.equal(bash.statusCode, 400, bash.body);
+    });
+  });
+
+  test('a job on Linux (SSH) and Windows (WinRM) targets runs both, each with its own result', async () => {
+    const job = await created('/jobs', {
+      name: unique('mixed'),
+      steps: [
+        { type: 'command', name: 'hello', command: 'echo hello from {{ target.os_type }}' },
+        { type: 'command', name: 'fails_on_windows', command: '{% if target.os_type == "windows" %}exit 5{% else %}true{% endif %}' },
+      ],
+    });
+    const queued = await post(`/jobs/${job}/run`, { target_ids: [ids.linux, ids.ntlm, ids.wrong] });
+    assert.equal(queued.statusCode, 200, queued.body);
+    const runId = queued.json().job_run_id as number;
+    let run: { status: string; targets: Array<{ target_id: number; status: string }>; steps: Array<{ target_id: number; step_index: number; status: string; stdout: string; exit_code: number | null }> };
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      run = (await ctx.request({ method: 'GET', url: `/job-runs/${runId}`, token: ctx.adminToken })).json();
+      if (['completed', 'failed'].includes(run.status) || Date.now() > deadline) {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(run.status, 'failed');
+    const statusOf = (id: number) => run.targets.find((t) => t.target_id === id)?.status;
+    assert.deepEqual([statusOf(ids.linux), statusOf(ids.ntlm), statusOf(ids.wrong)], ['succeeded', 'failed', 'unreachable']);
+    const step = (id: number, index: number) => run.steps.find((s) => s.target_id === id && s.step_index === index);
+    assert.equal(step(ids.linux, 0)?.stdout, 'hello from linux\n');
+    assert.equal(step(ids.ntlm, 0)?.stdout, 'hello from windows\n');
+    assert.deepEqual([step(ids.ntlm, 1)?.status, step(ids.ntlm, 1)?.exit_code], ['failed', 5]);
+    assert.equal(winrm.openShells(), 0);
+  });
+});
