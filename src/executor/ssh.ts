@@ -7,6 +7,7 @@ import { createPrivateKey, sign as cryptoSign } from 'node:crypto';
 
 import ssh2, { type AnyAuthMethod, Client, type ClientChannel, type ConnectConfig, type ParsedKey, type SFTPWrapper } from 'ssh2';
 
+import { cappedBytes } from '../shared/output.ts';
 import { ssh2KeyText } from '../shared/ssh-key-format.ts';
 import { sshFingerprint } from '../shared/ssh-fingerprint.ts';
 
@@ -54,7 +55,7 @@ export interface ExecResult {
 /** How to run a command. */
 export interface ExecOptions {
   timeoutMs?: number;
-  /** Aborting kills the remote process group (SSH signal KILL, then channel close). */
+  /** Aborting kills the remote command (SSH: signal KILL to its process group; WinRM: terminate and delete the shell). */
   signal?: AbortSignal;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
@@ -169,26 +170,11 @@ export function connectSsh(options: SshConnectOptions): Promise<SshConnection> {
 const KILL_RETRY_MS = 500;
 const KILL_GIVE_UP_MS = 15_000;
 
-/** Accumulates one stream up to `max` bytes. */
-function capped(max: number) {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  return {
-    push(chunk: Buffer) {
-      if (size < max) {
-        chunks.push(chunk.subarray(0, max - size));
-        size += chunk.length;
-      }
-    },
-    text: () => Buffer.concat(chunks).toString('utf8'),
-  };
-}
-
 function collect(channel: ClientChannel, options: ExecOptions): Promise<ExecResult> {
   return new Promise((resolve) => {
     const max = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
-    const out = capped(max);
-    const err = capped(max);
+    const out = cappedBytes(max);
+    const err = cappedBytes(max);
     let exitCode: number | null = null;
     let signal: string | null = null;
     let killed: ExecResult['killed'];

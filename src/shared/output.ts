@@ -92,3 +92,18 @@ export function createLiveOutput(options: {
     },
   };
 }
+
+/** Collects a byte stream, keeping at most `max` bytes (the rest is counted, not kept). */
+export function cappedBytes(max: number) {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  return {
+    push(chunk: Buffer) {
+      if (size < max) {
+        chunks.push(chunk.subarray(0, max - size));
+        size += chunk.length;
+      }
+    },
+    text: () => Buffer.concat(chunks).toString('utf8'),
+  };
+}

@@ -6,6 +6,8 @@
  */
 import { Client } from 'undici';
 
+import { cappedBytes } from '../../shared/output.ts';
+import type { ExecOptions } from '../ssh.ts';
 import { decryptMessage, ENCRYPTED_CONTENT_TYPE, encryptMessage, isEncrypted } from './encryption.ts';
 import { authenticateMessage, negotiateMessage, NtlmError, type NtlmSession, parseChallenge } from './ntlm.ts';
 import { soapRequest, soapResponse, type SoapTarget, TIMED_OUT_CODE, WsmanFault } from './soap.ts';
@@ -44,16 +46,6 @@ export interface WinrmResult {
   exitCode: number | null;
   /** Set when we stopped the command: it ran past its timeout, or the caller aborted it. */
   killed?: 'timeout' | 'aborted';
-}
-
-/** How to run a command. */
-export interface WinrmExecOptions {
-  timeoutMs?: number;
-  signal?: AbortSignal;
-  onStdout?: (chunk: Buffer) => void;
-  onStderr?: (chunk: Buffer) => void;
-  /** Keep at most this many bytes of each stream in the result (the callbacks see everything). */
-  maxBytes?: number;
 }
 
 interface Channel {
@@ -138,27 +130,12 @@ export async function identify(options: WinrmOptions): Promise<{ productVersion:
   }
 }
 
-/** Accumulates one stream up to `max` bytes. */
-function capped(max: number) {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  return {
-    push(chunk: Buffer) {
-      if (size < max) {
-        chunks.push(chunk.subarray(0, max - size));
-        size += chunk.length;
-      }
-    },
-    text: () => Buffer.concat(chunks).toString('utf8'),
-  };
-}
-
 /**
  * Runs `command` with `args` in a new remote shell. A timeout or an abort terminates the command
  * and deletes the shell (over a fresh connection: the current one is busy with the Receive), so
  * nothing keeps running on the host.
  */
-export async function runWinrmCommand(options: WinrmOptions, command: string, args: string[], exec: WinrmExecOptions = {}): Promise<WinrmResult> {
+export async function runWinrmCommand(options: WinrmOptions, command: string, args: string[], exec: ExecOptions = {}): Promise<WinrmResult> {
   const target: SoapTarget = { url: options.url, operationTimeoutS: options.operationTimeoutS ?? 20 };
   const stop = new AbortController();
   let killed: WinrmResult['killed'];
@@ -170,7 +147,7 @@ export async function runWinrmCommand(options: WinrmOptions, command: string, ar
   const onAbort = () => kill('aborted');
   exec.signal?.addEventListener('abort', onAbort, { once: true });
   const max = exec.maxBytes ?? Number.MAX_SAFE_INTEGER;
-  const [stdout, stderr] = [capped(max), capped(max)];
+  const [stdout, stderr] = [cappedBytes(max), cappedBytes(max)];
   let channel: Channel | undefined;
   let shellId: string | undefined;
   let commandId: string | undefined;
