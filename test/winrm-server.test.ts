@@ -1,6 +1,7 @@
 /**
  * The WinRM stand-in is faithful: pywinrm — a client nobody here wrote — runs commands against it
- * over Basic and over NTLM with message encryption, and gets stdout, stderr and exit codes.
+ * over Basic and over NTLM with message encryption, and gets stdout, stderr and exit codes, and
+ * sends stdin with WS-Management Send.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -48,6 +49,22 @@ describe('WinRM stand-in, driven by pywinrm', { skip: pywinrmSkip() }, () => {
       assert.ok(actions.filter((a) => a === 'Receive').length > 3, 'the 1 s command outlived Receive’s 0.4 s operation timeout: pywinrm retried after w:TimedOut');
       assert.equal(server.openShells(), 0);
       assert.equal(server.runningCommands(), 0);
+    });
+
+    test(`${transport}: stdin sent with WS-Management Send reaches the command, and End closes it`, async () => {
+      const chunks = ['first line\n', 'ünïcode <&>\n', 'last'].map((c) => Buffer.from(c).toString('base64'));
+      const result = await runPeer<{ status: number; stdout: string; stderr: string } | { error: string }>('pywinrm_stdin.py', {
+        url: server.url,
+        transport,
+        user: USER,
+        password: PASSWORD,
+        encryption: transport === 'ntlm' ? 'always' : 'never',
+        command: 'cat; echo " (end of input)"',
+        chunks,
+      });
+      assert.ok('status' in result, JSON.stringify(result));
+      assert.deepEqual([result.status, decode(result.stdout)], [0, 'first line\nünïcode <&>\nlast (end of input)\n']);
+      assert.equal(server.openShells(), 0);
     });
 
     test(`${transport}: a wrong password is refused`, async () => {

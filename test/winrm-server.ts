@@ -1,20 +1,25 @@
 /**
  * A WinRM stand-in for tests: the server side of WS-Management's shell protocol (MS-WSMV) over
  * HTTP — Create shell, Command, Receive (long-polling, with w:TimedOut when nothing happens),
- * Signal, Delete — authenticated with Basic or NTLM, NTLM with message encryption. Commands run
- * as local processes (`sh -c`), so streams and exit codes are real. There is no PowerShell here:
- * `powershell … -EncodedCommand <base64>` runs the decoded script with `sh` instead (what the
- * tests check is that the script arrives intact and its output and exit code come back).
+ * Signal, Delete, and Send for stdin — authenticated with Basic or NTLM, NTLM with message
+ * encryption. Commands run as local processes (`sh -c`), so streams and exit codes are real. There
+ * is no PowerShell here: `powershell … -EncodedCommand <base64>` runs the decoded script with `sh`
+ * instead (what the tests check is that the script arrives intact and its output and exit code
+ * come back), except the file-copy script of src/executor/winrm/copy.ts, whose effect is emulated
+ * in Node (EMULATED_COPY): that proves the transfer, not the PowerShell.
  * pywinrm runs against it in test/winrm-server.test.ts: that is what shows it is faithful.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 
 import { XMLParser } from 'fast-xml-parser';
 
 import { decryptMessage, ENCRYPTED_CONTENT_TYPE, encryptMessage, isEncrypted } from '../src/executor/winrm/encryption.ts';
+import { COPY_SCRIPT_MARKER } from '../src/executor/winrm/copy.ts';
 import { acceptAuthenticate, challengeMessage, CLIENT_FLAGS, NTLM_FLAG, type NtlmSession, targetInfo } from '../src/executor/winrm/ntlm.ts';
 
 const NS = {
@@ -29,6 +34,7 @@ const ACTION = {
   delete: 'http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete',
   command: `${NS.shell}/Command`,
   receive: `${NS.shell}/Receive`,
+  send: `${NS.shell}/Send`,
   signal: `${NS.shell}/Signal`,
 };
 const STATE = { running: `${NS.shell}/CommandState/Running`, done: `${NS.shell}/CommandState/Done` };
@@ -44,11 +50,21 @@ export interface WinrmServerOptions {
   onError?(err: unknown): void;
   /** Longest a Receive waits for output before answering w:TimedOut. @defaultValue the request's OperationTimeout */
   maxOperationTimeoutMs?: number;
+  /**
+   * Serve HTTPS with this key and certificate (PEM). NTLM then takes plain SOAP on an authenticated
+   * connection, as Windows does over HTTPS; over HTTP it insists on message encryption.
+   */
+  tls?: { key: string; cert: string };
+  /** The emulated file copy flips the first byte it writes (to prove the client's hash check). */
+  corruptCopies?: boolean;
 }
 
 /** A running stand-in. */
 export interface WinrmServer {
+  /** http://… or, with `tls`, https://… */
   url: string;
+  /** SOAP messages answered, by how they arrived (NTLM-sealed or plain). */
+  messages: { plain: number; encrypted: number };
   port: number;
   /** Shells open right now (a client that cleans up leaves none). */
   openShells(): number;
@@ -112,6 +128,39 @@ function fault(relatesTo: string, subcode: string, code: string, text: string): 
   );
 }
 
+/**
+ * The copy script of src/executor/winrm/copy.ts, emulated (there is no PowerShell here): its
+ * destination, or undefined when `script` is not that script.
+ */
+function copyDestination(script: string): string | undefined {
+  if (!script.startsWith(COPY_SCRIPT_MARKER)) {
+    return undefined;
+  }
+  const quoted = /^\$path = '((?:[^'\u2018\u2019\u201a\u201b]|''|\u2018\u2018|\u2019\u2019|\u201a\u201a|\u201b\u201b)*)'\r?$/m.exec(script)?.[1];
+  return quoted?.replace(/(['\u2018\u2019\u201a\u201b])\1/g, '$1');
+}
+
+/** What the copy script does, in Node: base64 lines from stdin into `<path>.oc-partial`, moved into place; prints the SHA-256. */
+const EMULATED_COPY = `
+const fs = require('node:fs'), path = require('node:path'), crypto = require('node:crypto');
+const [target, corrupt] = process.argv.slice(1);
+const chunks = [];
+process.stdin.on('data', (c) => chunks.push(c));
+process.stdin.on('end', () => {
+  try {
+    const data = Buffer.concat(Buffer.concat(chunks).toString('ascii').split(/\\r?\\n/).filter(Boolean).map((l) => Buffer.from(l, 'base64')));
+    if (corrupt && data.length > 0) data[0] ^= 0xff;
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target + '.oc-partial', data);
+    fs.renameSync(target + '.oc-partial', target);
+    process.stdout.write(crypto.createHash('sha256').update(data).digest('hex') + '\\r\\n');
+  } catch (e) {
+    process.stderr.write(String(e.message) + '\\r\\n');
+    process.exit(1);
+  }
+});
+`;
+
 /** Starts the stand-in on a free loopback port. */
 export async function startWinrmServer(options: WinrmServerOptions): Promise<WinrmServer> {
   const shells = new Map<string, Map<string, Command>>();
@@ -159,7 +208,7 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
       } catch {
         // fall through to 401
       }
-    } else if (!header && connection.session && isEncrypted(req.headers['content-type'])) {
+    } else if (!header && connection.session && (isEncrypted(req.headers['content-type']) || (req.socket as TLSSocket).encrypted)) {
       return connection;
     }
     void body;
@@ -171,7 +220,12 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
   function startCommand(commandLine: string): Command {
     const encoded = /^powershell(?:\.exe)?\s.*-EncodedCommand\s+([A-Za-z0-9+/=]+)\s*$/i.exec(commandLine)?.[1];
     const script = encoded === undefined ? commandLine : Buffer.from(encoded, 'base64').toString('utf16le');
-    const child = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const copy = encoded === undefined ? undefined : copyDestination(script);
+    const child =
+      copy === undefined
+        ? spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'], detached: true })
+        : spawn(process.execPath, ['-e', EMULATED_COPY, copy, options.corruptCopies ? '1' : ''], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    child.stdin?.on('error', () => {}); // input for a command that already exited
     const command: Command = { process: child, stdout: [], stderr: [], exitCode: null, done: false, changed: new Set() };
     const notify = () => command.changed.forEach((wake) => wake());
     child.stdout?.on('data', (c: Buffer) => {
@@ -268,7 +322,8 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
       shell.set(id, startCommand([text(line.Command), ...args].join(' ')));
       return envelope(messageId, `${ACTION.command}Response`, `<rsp:CommandResponse><rsp:CommandId>${id}</rsp:CommandId></rsp:CommandResponse>`);
     }
-    const target = ((body.Receive as Record<string, unknown> | undefined)?.DesiredStream ?? body.Signal ?? {}) as Record<string, unknown>;
+    const sent = (body.Send as Record<string, unknown> | undefined)?.Stream as Record<string, unknown> | undefined;
+    const target = ((body.Receive as Record<string, unknown> | undefined)?.DesiredStream ?? body.Signal ?? sent ?? {}) as Record<string, unknown>;
     const commandId = String(target['@CommandId'] ?? '');
     const command = shell.get(commandId);
     if (!command) {
@@ -280,6 +335,13 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
       return answer === undefined
         ? fault(messageId, 'w:TimedOut', '2150858793', 'The WS-Management service cannot complete the operation within the time specified in OperationTimeout.')
         : envelope(messageId, `${ACTION.receive}Response`, answer.replaceAll('CommandId="ID"', `CommandId="${commandId}"`));
+    }
+    if (action === ACTION.send && sent) {
+      command.process.stdin?.write(Buffer.from(text(sent), 'base64'));
+      if (String(sent['@End'] ?? '').toLowerCase() === 'true') {
+        command.process.stdin?.end();
+      }
+      return envelope(messageId, `${ACTION.send}Response`, '<rsp:SendResponse/>');
     }
     if (action === ACTION.signal) {
       kill(command);

@@ -8,7 +8,9 @@ import { dirname } from 'node:path';
 
 import { HttpCallError, httpCall } from '../executor/http.ts';
 import { type ExecResult, SshConnectError, type SshConnection } from '../executor/ssh.ts';
+import { decodeClixml } from '../executor/winrm/clixml.ts';
 import { runWinrmCommand, WinrmError, type WinrmOptions } from '../executor/winrm/client.ts';
+import { type CopyResult, copyToWinrm } from '../executor/winrm/copy.ts';
 import type { ResolvedCredential } from '../modules/credentials/index.ts';
 import type { TargetWithGroups } from '../modules/targets/index.ts';
 import { resolveInside } from '../shared/safe-path.ts';
@@ -62,7 +64,7 @@ function shellCommand(command: string, shell: string | undefined): string | unde
 
 async function connect(env: StepEnv): Promise<SshConnection | StepOutcome> {
   if (!env.target || env.target.protocol !== 'ssh') {
-    return fail(env.target?.protocol === 'winrm' ? 'protocol_not_supported: file transfer to WinRM targets is not available yet' : 'protocol_not_supported');
+    return fail('protocol_not_supported');
   }
   try {
     return await env.connection();
@@ -110,13 +112,18 @@ async function runWinrm(step: Record<string, unknown>, env: StepEnv): Promise<St
   if (!options) {
     return fail('auth_failed: the target has no WinRM credential', { unreachable: true });
   }
+  const powershell = line[0] === 'powershell';
+  // PowerShell's stderr is CLIXML: it is decoded whole at the end, not streamed as it comes.
+  const exec = { ...execOptions(step, env), ...(powershell ? { onStderr: undefined } : {}) };
   try {
-    return commandOutcome(await runWinrmCommand(options, line[0], line[1], execOptions(step, env)), env);
-  } catch (e) {
-    if (e instanceof WinrmError) {
-      return fail(`${e.kind === 'protocol' ? 'winrm_error' : e.kind}: ${e.message}`, { unreachable: e.kind !== 'protocol' });
+    const result = await runWinrmCommand(options, line[0], line[1], exec);
+    if (powershell && result.stderr) {
+      result.stderr = decodeClixml(result.stderr);
+      env.onOutput('stderr', Buffer.from(result.stderr));
     }
-    throw e;
+    return commandOutcome(result, env);
+  } catch (e) {
+    return winrmFailure(e);
   }
 }
 
@@ -135,6 +142,52 @@ async function runCommand(step: Record<string, unknown>, env: StepEnv): Promise<
   return commandOutcome(await conn.exec(command, execOptions(step, env)), env);
 }
 
+/** A WinRM failure as a step outcome. */
+function winrmFailure(e: unknown): StepOutcome {
+  if (e instanceof WinrmError) {
+    return fail(`${e.kind === 'protocol' ? 'winrm_error' : e.kind}: ${e.message}`, { unreachable: e.kind !== 'protocol' });
+  }
+  throw e;
+}
+
+const transferred = (operation: string, bytes: number, outputs: Record<string, string> = {}): StepOutcome => ({
+  status: 'succeeded',
+  exitCode: 0,
+  stdout: `${operation === 'upload' ? 'uploaded' : 'downloaded'} ${bytes} bytes\n`,
+  stderr: '',
+  error: null,
+  outputs: { bytes: String(bytes), ...outputs },
+});
+
+/** Upload to a winrm target: the file streamed through PowerShell and checked by SHA-256. */
+async function copyWinrm(step: Record<string, unknown>, env: StepEnv, local: string, remote: string): Promise<StepOutcome> {
+  if (step.operation !== 'upload') {
+    return fail('protocol_not_supported: only uploads are available on WinRM targets (download is SSH/SFTP only)');
+  }
+  const options = env.winrm();
+  if (!options) {
+    return fail('auth_failed: the target has no WinRM credential', { unreachable: true });
+  }
+  let copy: CopyResult;
+  try {
+    copy = await copyToWinrm(options, local, remote, { timeoutMs: Number(step.timeout_s) * 1000, signal: env.signal, maxBytes: env.maxOutputBytes + 1 });
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? fail(`local_path: ${String(step.local_path)} does not exist`) : winrmFailure(e);
+  }
+  const { command } = copy;
+  if (command.killed) {
+    const status = command.killed === 'timeout' ? 'timed_out' : aborted(env.signal);
+    return fail(`${status}: transfer stopped`, { status });
+  }
+  if (command.exitCode !== 0) {
+    return fail(`upload failed: ${decodeClixml(command.stderr).trim() || `exit code ${command.exitCode}`}`, { exitCode: command.exitCode });
+  }
+  if (!copy.verified) {
+    return fail(`upload failed: SHA-256 mismatch (sent ${copy.sha256}, the host wrote ${command.stdout.trim() || 'nothing'})`);
+  }
+  return transferred('upload', copy.bytes, { sha256: copy.sha256 });
+}
+
 async function runSftp(step: Record<string, unknown>, env: StepEnv): Promise<StepOutcome> {
   let local: string;
   try {
@@ -143,6 +196,9 @@ async function runSftp(step: Record<string, unknown>, env: StepEnv): Promise<Ste
     return fail(`local_path: ${(e as Error).message}`);
   }
   const remote = String(step.remote_path);
+  if (env.target?.protocol === 'winrm') {
+    return copyWinrm(step, env, local, remote);
+  }
   const conn = await connect(env);
   if (!('exec' in conn)) {
     return conn;
@@ -166,8 +222,7 @@ async function runSftp(step: Record<string, unknown>, env: StepEnv): Promise<Ste
     if (result !== 'done') {
       return fail(`${result}: transfer stopped`, { status: result });
     }
-    const bytes = statSync(local).size;
-    return { status: 'succeeded', exitCode: 0, stdout: `${step.operation === 'upload' ? 'uploaded' : 'downloaded'} ${bytes} bytes\n`, stderr: '', error: null, outputs: { bytes: String(bytes) } };
+    return transferred(String(step.operation), statSync(local).size);
   } catch (e) {
     return fail(`sftp ${String(step.operation)} failed: ${(e as Error).message}`);
   } finally {

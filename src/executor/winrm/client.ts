@@ -39,6 +39,12 @@ export interface WinrmOptions {
   operationTimeoutS?: number;
 }
 
+/** How to run one command: {@link ExecOptions}, plus input for its stdin. */
+export interface WinrmExecOptions extends ExecOptions {
+  /** Sent (WS-Management Send) before output is read; stdin is closed after the last chunk. */
+  stdin?: AsyncIterable<Buffer>;
+}
+
 /** Result of one command. */
 export interface WinrmResult {
   stdout: string;
@@ -130,12 +136,42 @@ export async function identify(options: WinrmOptions): Promise<{ productVersion:
   }
 }
 
+/** Sends `input` to the command's stdin, one Send per chunk, the last one marked End; stops early when `stop` aborts. */
+async function sendInput(channel: Channel, target: SoapTarget, shellId: string, commandId: string, input: AsyncIterable<Buffer>, stop: AbortSignal): Promise<void> {
+  let pending: Buffer | undefined;
+  for await (const chunk of input) {
+    if (stop.aborted) {
+      return;
+    }
+    if (pending) {
+      soapResponse.ok(await channel.send(soapRequest.send(target, shellId, commandId, pending, false), stop));
+    }
+    pending = chunk;
+  }
+  if (!stop.aborted) {
+    soapResponse.ok(await channel.send(soapRequest.send(target, shellId, commandId, pending ?? Buffer.alloc(0), true), stop));
+  }
+}
+
+/** Terminates the command and deletes the shell over a fresh connection (the current one may be busy or broken). */
+async function removeShell(options: WinrmOptions, target: SoapTarget, shellId: string, commandId: string | undefined): Promise<void> {
+  const cleanup = await openChannel(options);
+  try {
+    if (commandId !== undefined) {
+      await cleanup.send(soapRequest.terminate(target, shellId, commandId)).catch(() => {});
+    }
+    await cleanup.send(soapRequest.deleteShell(target, shellId));
+  } finally {
+    await cleanup.close();
+  }
+}
+
 /**
  * Runs `command` with `args` in a new remote shell. A timeout or an abort terminates the command
  * and deletes the shell (over a fresh connection: the current one is busy with the Receive), so
  * nothing keeps running on the host.
  */
-export async function runWinrmCommand(options: WinrmOptions, command: string, args: string[], exec: ExecOptions = {}): Promise<WinrmResult> {
+export async function runWinrmCommand(options: WinrmOptions, command: string, args: string[], exec: WinrmExecOptions = {}): Promise<WinrmResult> {
   const target: SoapTarget = { url: options.url, operationTimeoutS: options.operationTimeoutS ?? 20 };
   const stop = new AbortController();
   let killed: WinrmResult['killed'];
@@ -157,6 +193,13 @@ export async function runWinrmCommand(options: WinrmOptions, command: string, ar
     commandId = soapResponse.commandId(await channel.send(soapRequest.command(target, shellId, command, args)));
     if (exec.signal?.aborted) {
       onAbort();
+    }
+    if (exec.stdin) {
+      await sendInput(channel, target, shellId, commandId, exec.stdin, stop.signal).catch((e: unknown) => {
+        if (!stop.signal.aborted) {
+          throw e;
+        }
+      });
     }
     for (;;) {
       if (stop.signal.aborted) {
@@ -188,16 +231,12 @@ export async function runWinrmCommand(options: WinrmOptions, command: string, ar
         return { stdout: stdout.text(), stderr: stderr.text(), exitCode: received.exitCode };
       }
     }
-    // Stopped: terminate and delete over a fresh connection.
-    const cleanup = await openChannel(options);
-    try {
-      await cleanup.send(soapRequest.terminate(target, shellId, commandId)).catch(() => {});
-      await cleanup.send(soapRequest.deleteShell(target, shellId));
-    } finally {
-      await cleanup.close();
-    }
+    await removeShell(options, target, shellId, commandId);
     return { stdout: stdout.text(), stderr: stderr.text(), exitCode: null, killed };
   } catch (e) {
+    if (shellId !== undefined) {
+      await removeShell(options, target, shellId, commandId).catch(() => {});
+    }
     if (e instanceof WsmanFault) {
       throw new WinrmError('protocol', e.message);
     }

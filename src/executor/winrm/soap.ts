@@ -19,6 +19,7 @@ const ACTION = {
   delete: 'http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete',
   command: `${NS.rsp}/Command`,
   receive: `${NS.rsp}/Receive`,
+  send: `${NS.rsp}/Send`,
   signal: `${NS.rsp}/Signal`,
 };
 const TERMINATE = `${NS.rsp}/signal/terminate`;
@@ -65,6 +66,9 @@ export const soapRequest = {
     envelope(t, ACTION.command, { 'rsp:CommandLine': { 'rsp:Command': command, ...(args.length > 0 ? { 'rsp:Arguments': args } : {}) } }, { shellId, options: { WINRS_CONSOLEMODE_STDIN: 'TRUE', WINRS_SKIP_CMD_SHELL: 'FALSE' } }),
   receive: (t: SoapTarget, shellId: string, commandId: string) =>
     envelope(t, ACTION.receive, { 'rsp:Receive': { 'rsp:DesiredStream': { '@CommandId': commandId, '#text': 'stdout stderr' } } }, { shellId }),
+  /** Input for the command's stdin; `end` closes it. */
+  send: (t: SoapTarget, shellId: string, commandId: string, data: Buffer, end: boolean) =>
+    envelope(t, ACTION.send, { 'rsp:Send': { 'rsp:Stream': { '@Name': 'stdin', '@CommandId': commandId, ...(end ? { '@End': 'true' } : {}), '#text': data.toString('base64') } } }, { shellId }),
   terminate: (t: SoapTarget, shellId: string, commandId: string) => envelope(t, ACTION.signal, { 'rsp:Signal': { '@CommandId': commandId, 'rsp:Code': TERMINATE } }, { shellId }),
   deleteShell: (t: SoapTarget, shellId: string) => envelope(t, ACTION.delete, {}, { shellId }),
 };

@@ -4,11 +4,21 @@
  * OpenSSH server.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
 import { SSH_TEST_USER, type Sshd, sshdSkip, startSshd } from '../../../test/sshd.ts';
 import { startWinrmServer, type WinrmServer } from '../../../test/winrm-server.ts';
+
+interface Run {
+  status: string;
+  targets: Array<{ target_id: number; status: string }>;
+  steps: Array<{ target_id: number; step_index: number; status: string; stdout: string; exit_code: number | null; error: string | null }>;
+}
 
 const WIN_USER = 'Administrator';
 const WIN_PASSWORD = 'Wïnrm-Secret <&> 1';
@@ -24,6 +34,16 @@ describe('WinRM execution', { skip: sshdSkip() }, () => {
     const res = await post(url, payload);
     assert.equal(res.statusCode, 200, res.body);
     return res.json().id as number;
+  };
+  const finished = async (runId: number): Promise<Run> => {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const run = (await ctx.request({ method: 'GET', url: `/job-runs/${runId}`, token: ctx.adminToken })).json() as Run;
+      if (['completed', 'failed'].includes(run.status) || Date.now() > deadline) {
+        return run;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
   };
   const windowsTarget = async (credential: number) =>
     created('/targets', { name: unique('win'), host: '127.0.0.1', port: winrm.port, os_type: 'windows', protocol: 'winrm', credential_id: credential });
@@ -77,12 +97,61 @@ describe('WinRM execution', { skip: sshdSkip() }, () => {
       assert.equal(winrm.openShells(), 0);
     });
 
+    test('PowerShell error records (CLIXML on stderr) come back as readable text', async () => {
+      const record = '#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><S S="Error">Stop-Service : access &lt;denied&gt;_x000D__x000A_</S></Objs>';
+      const res = await post('/execute/winrm', { target_id: ids.ntlm, command: `printf '%s' '${record}' >&2; exit 1` });
+      assert.equal(res.json().stderr, 'Stop-Service : access <denied>\n');
+      assert.equal(res.json().exit_code, 1);
+    });
+
     test('an SSH target or an unknown shell is a 400 naming the field', async () => {
       const ssh = await post('/execute/winrm', { target_id: ids.linux, command: 'echo' });
       assert.equal(ssh.statusCode, 400, ssh.body);
       assert.equal(ssh.json().error.field, 'target_id');
       const bash = await post('/execute/winrm', { target_id: ids.ntlm, command: 'echo', shell: 'bash' });
       assert.equal(bash.statusCode, 400, bash.body);
+    });
+  });
+
+  describe('file copy to WinRM targets', () => {
+    const payload = Buffer.concat([Buffer.from('ünï <&> '), randomBytes(200_000)]);
+    const remoteDir = mkdtempSync(join(tmpdir(), 'oc-winrm-files-'));
+    before(async () => {
+      chmodSync(remoteDir, 0o777); // the SSH target's user writes here too
+      const put = await ctx.request({ method: 'PUT', url: '/files/win/setup.bin', token: ctx.adminToken, payload, headers: { 'content-type': 'application/octet-stream' } });
+      assert.ok(put.statusCode < 300, put.body);
+    });
+
+    test('POST /execute/sftp uploads to a winrm target and verifies it; download is refused with a reason', async () => {
+      for (const auth of ['ntlm', 'basic'] as const) {
+        const remote = join(remoteDir, auth, 'setup.bin');
+        const res = await post('/execute/sftp', { target_id: ids[auth], operation: 'upload', local_path: 'win/setup.bin', remote_path: remote });
+        assert.equal(res.statusCode, 200, res.body);
+        assert.deepEqual([res.json().success, res.json().bytes_transferred], [true, payload.length]);
+        assert.ok(readFileSync(remote).equals(payload));
+      }
+      const down = await post('/execute/sftp', { target_id: ids.ntlm, operation: 'download', local_path: 'win/back.bin', remote_path: join(remoteDir, 'ntlm', 'setup.bin') });
+      assert.equal(down.json().success, false);
+      assert.match(down.json().error, /only uploads/);
+      assert.equal(winrm.openShells(), 0);
+    });
+
+    test('a job uploads to Windows and Linux targets alike, then runs what it uploaded', async () => {
+      const job = await created('/jobs', {
+        name: unique('deploy'),
+        steps: [
+          { type: 'sftp', name: 'copy', operation: 'upload', local_path: 'win/setup.bin', remote_path: `${remoteDir}/{{ target.name }}.bin` },
+          { type: 'command', name: 'size', command: `wc -c < '${remoteDir}/{{ target.name }}.bin'` },
+        ],
+      });
+      const queued = await post(`/jobs/${job}/run`, { target_ids: [ids.linux, ids.ntlm] });
+      assert.equal(queued.statusCode, 200, queued.body);
+      const run = await finished(queued.json().job_run_id as number);
+      assert.equal(run.status, 'completed', JSON.stringify(run.steps.map((s) => s.error)));
+      assert.deepEqual(
+        run.steps.filter((s) => s.step_index === 1).map((s) => s.stdout.trim()),
+        [String(payload.length), String(payload.length)],
+      );
     });
   });
 
@@ -96,16 +165,7 @@ describe('WinRM execution', { skip: sshdSkip() }, () => {
     });
     const queued = await post(`/jobs/${job}/run`, { target_ids: [ids.linux, ids.ntlm, ids.wrong] });
     assert.equal(queued.statusCode, 200, queued.body);
-    const runId = queued.json().job_run_id as number;
-    let run: { status: string; targets: Array<{ target_id: number; status: string }>; steps: Array<{ target_id: number; step_index: number; status: string; stdout: string; exit_code: number | null }> };
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      run = (await ctx.request({ method: 'GET', url: `/job-runs/${runId}`, token: ctx.adminToken })).json();
-      if (['completed', 'failed'].includes(run.status) || Date.now() > deadline) {
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const run = await finished(queued.json().job_run_id as number);
     assert.equal(run.status, 'failed');
     const statusOf = (id: number) => run.targets.find((t) => t.target_id === id)?.status;
     assert.deepEqual([statusOf(ids.linux), statusOf(ids.ntlm), statusOf(ids.wrong)], ['succeeded', 'failed', 'unreachable']);
