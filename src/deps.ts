@@ -33,6 +33,7 @@ import { createSecretSettings, type SecretSettings } from './secrets/secret-sett
 import { loadKeyring } from './secrets/keyring.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
 import { createTemplateEngine, type TemplateEngine } from './shared/templating.ts';
+import { createSchedulerLoop, createSchedulerRepo, createSchedulerService, type SchedulerLoop, type SchedulerService } from './modules/scheduler/index.ts';
 import type { Keyring } from './shared/crypto-box.ts';
 import { type Queue, startQueue } from './worker/queue.ts';
 
@@ -62,6 +63,9 @@ export interface Deps {
   runs: RunsService;
   files: FilesService;
   executor: ExecutorService;
+  scheduler: SchedulerService;
+  /** Fires due schedules; started by the processes that schedule (start, scheduler). */
+  schedulerLoop: SchedulerLoop;
   /** Releases every resource, last acquired first. */
   release(): Promise<void>;
 }
@@ -88,7 +92,7 @@ export function openConfiguredDatabase(config: Config, logger: Logger): Promise<
 }
 
 /** The domain services every process shares. */
-type Modules = Pick<Deps, 'secretSettings' | 'audit' | 'auth' | 'users' | 'credentials' | 'targets' | 'groups' | 'targetConnector' | 'jobs' | 'templates' | 'runsRepo' | 'runEvents' | 'runs' | 'files' | 'executor'>;
+type Modules = Pick<Deps, 'secretSettings' | 'audit' | 'auth' | 'users' | 'credentials' | 'targets' | 'groups' | 'targetConnector' | 'jobs' | 'templates' | 'runsRepo' | 'runEvents' | 'runs' | 'files' | 'executor' | 'scheduler' | 'schedulerLoop'>;
 
 /** Wires the modules over an open database; each gets only what it needs. */
 async function createModules(config: Config, database: Database, keyring: Keyring, queue: Queue | undefined, clock: Clock, logger: Logger): Promise<Modules> {
@@ -113,7 +117,11 @@ async function createModules(config: Config, database: Database, keyring: Keyrin
   const runs = createRunsService({ db, repo: runsRepo, findJob: (id) => jobsRepo.findById(id), targets, groups, keyring, queue, events: runEvents, audit, clock });
   const files = createFilesService({ root: config.files.dir ?? join(config.dataDir, 'files'), maxUploadBytes: config.files.maxUploadBytes, audit });
   const executor = createExecutorService({ runs, jobs, targets, connector: targetConnector, credentials, audit, filesRoot: files.root, maxOutputBytes: config.worker.maxOutputBytes });
-  return { secretSettings, audit, auth, users, credentials, targets, groups, targetConnector, jobs, templates, runsRepo, runEvents, runs, files, executor };
+  const schedulerRepo = createSchedulerRepo(db);
+  const findJob = (id: number) => jobsRepo.findById(id);
+  const scheduler = createSchedulerService({ db, repo: schedulerRepo, findJob, targets, groups, runs, keyring, audit, clock });
+  const schedulerLoop = createSchedulerLoop({ db, database, repo: schedulerRepo, runs, parameters: scheduler.parameterValues, clock, logger });
+  return { secretSettings, audit, auth, users, credentials, targets, groups, targetConnector, jobs, templates, runsRepo, runEvents, runs, files, executor, scheduler, schedulerLoop };
 }
 
 /** Builds all dependencies; on failure releases what was already acquired. */

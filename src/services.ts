@@ -11,6 +11,7 @@ import { executorRoutes } from './modules/executor/index.ts';
 import { filesRoutes } from './modules/files/index.ts';
 import { jobsRoutes } from './modules/jobs/index.ts';
 import { runsRoutes } from './modules/runs/index.ts';
+import { schedulerRoutes } from './modules/scheduler/index.ts';
 import { targetGroupsRoutes, targetsRoutes } from './modules/targets/index.ts';
 import { usersRoutes } from './modules/users/index.ts';
 
@@ -53,7 +54,7 @@ const SERVICE_ROUTES: Record<ServiceName, (app: App, deps: Deps) => void> = {
     executorRoutes(app, deps);
     filesRoutes(app, deps);
   },
-  scheduler: () => {},
+  scheduler: (app, deps) => schedulerRoutes(app, deps),
   notification: () => {},
   discovery: () => {},
   libraries: () => {},

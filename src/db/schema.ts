@@ -191,6 +191,37 @@ export interface JobRunStepsTable {
   duration_ms: number | null;
 }
 
+export interface SchedulesTable {
+  id: Generated<number>;
+  job_id: number;
+  name: Generated<string>;
+  cron: string;
+  timezone: Generated<string>;
+  enabled: Generated<boolean>;
+  target_ids: ColumnType<number[], number[] | undefined, number[]>;
+  group_ids: ColumnType<number[], number[] | undefined, number[]>;
+  parameters: Json<Record<string, unknown>>;
+  parameters_sealed: string;
+  overlap: Generated<string>;
+  catchup: Generated<string>;
+  next_run_at: Date | null;
+  last_run_at: Date | null;
+  last_run_id: number | null;
+  created_by: number | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ScheduleFiresTable {
+  id: Generated<string>;
+  schedule_id: number;
+  scheduled_for: Date;
+  fired_at: Date;
+  outcome: string;
+  run_id: number | null;
+  error: string | null;
+}
+
 export interface RunEventsTable {
   id: Generated<number>;
   run_id: number;
@@ -218,6 +249,8 @@ export interface Schema {
   job_run_targets: JobRunTargetsTable;
   job_run_steps: JobRunStepsTable;
   run_events: RunEventsTable;
+  schedules: SchedulesTable;
+  schedule_fires: ScheduleFiresTable;
 }
 
 /** The application's database handle. */
@@ -236,3 +269,5 @@ export type JobRunRow = Selectable<JobRunsTable>;
 export type JobRunTargetRow = Selectable<JobRunTargetsTable>;
 export type JobRunStepRow = Selectable<JobRunStepsTable>;
 export type RunEventRow = Selectable<RunEventsTable>;
+export type ScheduleRow = Selectable<SchedulesTable>;
+export type ScheduleFireRow = Selectable<ScheduleFiresTable>;

@@ -1,7 +1,7 @@
 /**
  * `opsconductor worker` and `opsconductor scheduler`: long-running processes on the shared
- * database. They start the queue and the housekeeping that exist today; the executor's task
- * handlers and the scheduler's loop register here as their issues land.
+ * database: a worker executes run-targets; a scheduler fires due schedules (any number of
+ * schedulers may run: each schedule time fires once). Both sweep expired leases and deadlines.
  */
 import type { Config } from '../config.ts';
 import { startMaintenance } from '../worker/maintenance.ts';
@@ -15,9 +15,11 @@ export async function runBackground(config: Config, role: 'worker' | 'scheduler'
   const stopMaintenance = startMaintenance(deps);
   // Workers execute run-targets; schedulers (and workers) also sweep expired leases and deadlines.
   const worker = await startWorker(deps, { concurrency: config.worker.concurrency, dispatch: role === 'worker' });
+  const stopScheduler = role === 'scheduler' ? await deps.schedulerLoop.start() : undefined;
   logger.info({ concurrency: config.worker.concurrency }, `${role} running`);
   stopOnSignals(logger, async () => {
     stopMaintenance();
+    await stopScheduler?.();
     await worker.stop();
     await deps.release();
   });

@@ -17,8 +17,10 @@ export async function runApi(config: Config, role: 'start' | 'serve', services: 
     const stopMaintenance = startMaintenance(deps);
     // `start` is the all-in-one process: it also executes runs.
     const worker = role === 'start' ? await startWorker(deps, { concurrency: config.worker.concurrency, dispatch: true }) : undefined;
+    const stopScheduler = role === 'start' ? await deps.schedulerLoop.start() : undefined;
     stopOnSignals(logger, async () => {
       stopMaintenance();
+      await stopScheduler?.();
       await listeners.close();
       await worker?.stop();
       await deps.release();

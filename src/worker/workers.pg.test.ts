@@ -9,20 +9,18 @@
  * (OPSCONDUCTOR_TEST_DATABASE_URL); on PGlite nothing is registered.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import pg from 'pg';
 
 import { createTestDatabase, type TestDatabase, usesPostgres } from '../../test/db.ts';
+import { alive, killProc, type Proc, procs, sleep, spawnCli, tempDirs, waitFor, waitForRunning } from '../../test/procs.ts';
 import { SSH_TEST_USER, type Sshd, sshdSkip, startSshd } from '../../test/sshd.ts';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 /** Short leases keep the test fast: renewal every 1 s, reaper sweep every 1.5 s. */
 const LEASE_S = 3;
 const ADMIN_PASSWORD = 'workers-test-admin-password-1';
@@ -32,78 +30,6 @@ const ADMIN_PASSWORD = 'workers-test-admin-password-1';
  * (two runs are measured).
  */
 const DISPATCH_MS = 750;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-// ---- child processes ---------------------------------------------------------------------------
-
-/** A running CLI child and everything it printed. */
-interface Proc {
-  name: string;
-  child: ChildProcessWithoutNullStreams;
-  output: { text: string };
-  exited: Promise<void>;
-}
-
-const procs: Proc[] = [];
-const tempDirs: string[] = [];
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'oc-workers-'));
-  tempDirs.push(dir);
-  return dir;
-}
-
-function alive(proc: Proc): boolean {
-  return proc.child.exitCode === null && proc.child.signalCode === null;
-}
-
-/** Starts `opsconductor …args` with no inherited OPSCONDUCTOR_* variable, plus `env` and its own data directory. */
-function spawnCli(name: string, args: string[], env: Record<string, string>): Proc {
-  const inherited = Object.entries(process.env).filter(([k]) => !k.startsWith('OPSCONDUCTOR_') && k !== 'NODE_TEST_CONTEXT');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', ...args], {
-    cwd: ROOT,
-    env: { ...Object.fromEntries(inherited), ...env, OPSCONDUCTOR_DATA_DIR: tempDir() },
-  });
-  const output = { text: '' };
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (output.text += s));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (output.text += s));
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  const proc = { name, child, output, exited };
-  procs.push(proc);
-  return proc;
-}
-
-async function killProc(proc: Proc): Promise<void> {
-  if (alive(proc)) {
-    proc.child.kill('SIGKILL');
-  }
-  await proc.exited;
-}
-
-type Truthy<T> = Exclude<T, false | null | undefined | 0 | ''>;
-
-/** Polls `check` until it returns a truthy value; fails with `what` (and `proc`'s output) after `timeoutMs`. */
-async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs: number, intervalMs = 100, proc?: Proc): Promise<Truthy<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (proc && !alive(proc)) {
-      throw new Error(`${proc.name} exited while waiting for ${what}:\n${proc.output.text}`);
-    }
-    const value = await check();
-    if (value) {
-      return value as Truthy<T>;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`${what}: not within ${timeoutMs} ms${proc ? `\n${proc.name} printed:\n${proc.output.text}` : ''}`);
-    }
-    await sleep(intervalMs);
-  }
-}
-
-/** Waits until a background process logged `<role> running` (printed once its loops are started). */
-async function waitForRunning(proc: Proc, role: 'worker' | 'scheduler'): Promise<void> {
-  await waitFor(`${proc.name} running`, () => proc.output.text.includes(`"msg":"${role} running"`), 60_000, 100, proc);
-}
 
 function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {

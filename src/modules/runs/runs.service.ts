@@ -34,6 +34,14 @@ export interface QueueRunInput {
   retryOf?: number;
 }
 
+/** A run checked and resolved by `prepareRun`, ready to insert. */
+export interface PreparedRun {
+  input: QueueRunInput;
+  job: JobRow;
+  values: ParameterValues;
+  runTargets: Array<{ id: number; name: string | null }>;
+}
+
 /** pg-boss's raw-SQL adapter over a Kysely transaction, so messages commit with the run. */
 function queueDb(q: Queryable) {
   return { executeSql: async (text: string, values: unknown[]) => ({ rows: (await q.executeQuery(CompiledQuery.raw(text, values))).rows as unknown[] }) };
@@ -112,8 +120,8 @@ export function createRunsService(deps: {
   }
 
   const service = {
-    /** Queues a run; pass `q` to commit it atomically with the caller's own writes. */
-    async queueRun(input: QueueRunInput, q?: Queryable): Promise<number> {
+    /** Checks a run can start and resolves what it needs (job, parameter values, targets); reads only. */
+    async prepareRun(input: QueueRunInput): Promise<PreparedRun> {
       const job = await findJob(input.jobId);
       if (!job) {
         throw new NotFoundError(`Job ${input.jobId} not found`);
@@ -126,7 +134,16 @@ export function createRunsService(deps: {
       if (!queue) {
         throw new ServiceCommunicationError('queue', 'The background queue is not running in this process');
       }
-      return q ? insert(q, job, input, values, runTargets) : db.transaction().execute((tx) => insert(tx, job, input, values, runTargets));
+      return { input, job, values, runTargets };
+    },
+
+    /** Writes a prepared run and its queue messages in `q` (writes only: safe inside a transaction on PGlite). */
+    insertPrepared: (q: Queryable, run: PreparedRun) => insert(q, run.job, run.input, run.values, run.runTargets),
+
+    /** Queues a run in its own transaction. */
+    async queueRun(input: QueueRunInput): Promise<number> {
+      const run = await service.prepareRun(input);
+      return db.transaction().execute((tx) => service.insertPrepared(tx, run));
     },
 
     /** Queues an ad hoc execution (POST /execute): validated steps on one target, no job. */

@@ -1,0 +1,84 @@
+/**
+ * The real CLI as child processes for multi-process tests (workers, schedulers, an API): spawned
+ * with only the given OPSCONDUCTOR_* settings and a data directory of their own, their output
+ * kept for failure messages.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..');
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A running CLI child and everything it printed. */
+export interface Proc {
+  name: string;
+  child: ChildProcessWithoutNullStreams;
+  output: { text: string };
+  exited: Promise<void>;
+}
+
+export const procs: Proc[] = [];
+export const tempDirs: string[] = [];
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'oc-workers-'));
+  tempDirs.push(dir);
+  return dir;
+}
+
+export function alive(proc: Proc): boolean {
+  return proc.child.exitCode === null && proc.child.signalCode === null;
+}
+
+/** Starts `opsconductor …args` with no inherited OPSCONDUCTOR_* variable, plus `env` and its own data directory. */
+export function spawnCli(name: string, args: string[], env: Record<string, string>): Proc {
+  const inherited = Object.entries(process.env).filter(([k]) => !k.startsWith('OPSCONDUCTOR_') && k !== 'NODE_TEST_CONTEXT');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', ...args], {
+    cwd: ROOT,
+    env: { ...Object.fromEntries(inherited), ...env, OPSCONDUCTOR_DATA_DIR: tempDir() },
+  });
+  const output = { text: '' };
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (output.text += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (output.text += s));
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const proc = { name, child, output, exited };
+  procs.push(proc);
+  return proc;
+}
+
+export async function killProc(proc: Proc): Promise<void> {
+  if (alive(proc)) {
+    proc.child.kill('SIGKILL');
+  }
+  await proc.exited;
+}
+
+export type Truthy<T> = Exclude<T, false | null | undefined | 0 | ''>;
+
+/** Polls `check` until it returns a truthy value; fails with `what` (and `proc`'s output) after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs: number, intervalMs = 100, proc?: Proc): Promise<Truthy<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc && !alive(proc)) {
+      throw new Error(`${proc.name} exited while waiting for ${what}:\n${proc.output.text}`);
+    }
+    const value = await check();
+    if (value) {
+      return value as Truthy<T>;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${what}: not within ${timeoutMs} ms${proc ? `\n${proc.name} printed:\n${proc.output.text}` : ''}`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+/** Waits until a background process logged `<role> running` (printed once its loops are started). */
+export async function waitForRunning(proc: Proc, role: 'worker' | 'scheduler'): Promise<void> {
+  await waitFor(`${proc.name} running`, () => proc.output.text.includes(`"msg":"${role} running"`), 60_000, 100, proc);
+}
+
