@@ -166,6 +166,7 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
   const shells = new Map<string, Map<string, Command>>();
   const connections = new WeakMap<Socket, Connection>();
   const actions: string[] = [];
+  const messages = { plain: 0, encrypted: 0 };
 
   function authenticate(req: IncomingMessage, res: ServerResponse, body: Buffer): Connection | undefined {
     const connection = connections.get(req.socket) ?? {};
@@ -351,7 +352,7 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
     return fault(messageId, 'a:ActionNotSupported', '2150858771', `Action ${action} is not supported`);
   }
 
-  const server: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     void (async () => {
       const body = await readBody(req);
       const connection = authenticate(req, res, body);
@@ -364,6 +365,7 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
         return;
       }
       const encrypted = connection.session !== undefined && isEncrypted(req.headers['content-type']);
+      messages[encrypted ? 'encrypted' : 'plain']++;
       const soap = encrypted ? decryptMessage(connection.session as NtlmSession, body).toString('utf8') : body.toString('utf8');
       const reply = Buffer.from(await handle(soap), 'utf8');
       const out = encrypted ? encryptMessage(connection.session as NtlmSession, reply) : reply;
@@ -375,14 +377,16 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
       res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(String(err));
     });
-  });
+  };
+  const server: Server = options.tls ? createHttpsServer(options.tls, onRequest) : createServer(onRequest);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return {
-    url: `http://127.0.0.1:${port}/wsman`,
+    url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}/wsman`,
     port,
     actions,
+    messages,
     openShells: () => shells.size,
     runningCommands: () => [...shells.values()].flatMap((s) => [...s.values()]).filter((c) => !c.done).length,
     close: async () => {

@@ -96,6 +96,8 @@ export interface TargetsTable {
   last_checked_at: Date | null;
   response_time_ms: number | null;
   host_key_fingerprint: string | null;
+  tls_verify: Generated<boolean>;
+  tls_fingerprint: string | null;
   created_by: number | null;
   created_at: Timestamp;
   updated_at: Timestamp;

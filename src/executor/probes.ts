@@ -2,8 +2,11 @@
  * Reachability probes for non-SSH targets. WinRM without a WinRM credential (with one, the target
  * test is an authenticated Identify): a TCP connect and an unauthenticated POST to /wsman whose
  * 401 must offer the scheme (nothing is sent). HTTP: a GET of the base URL, authenticated when the target has a credential.
+ * Over TLS both check the server certificate as the target says (src/executor/tls.ts).
  */
 import { Agent, request } from 'undici';
+
+import { tlsConnector, TlsError, type TlsOptions } from './tls.ts';
 
 /** Outcome of a probe, before it is mapped onto a target status. */
 export interface ProbeResult {
@@ -16,8 +19,8 @@ export interface ProbeResult {
 
 const TIMEOUT_MS = 10_000;
 
-/** TLS is verified for HTTP targets but not for the unauthenticated WinRM probe (self-signed certs are the norm there). */
-const insecureAgent = new Agent({ connect: { rejectUnauthorized: false } });
+/** A one-request agent that checks the certificate as `tls` says; undefined over plain http. */
+const agentFor = (tls: boolean, options: TlsOptions | undefined) => (tls ? new Agent({ connect: tlsConnector(options) }) : undefined);
 
 function baseUrl(host: string, port: number, tls: boolean): string {
   const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
@@ -25,25 +28,30 @@ function baseUrl(host: string, port: number, tls: boolean): string {
 }
 
 function unreachable(e: unknown): ProbeResult {
+  if (e instanceof TlsError) {
+    return { reachable: false, message: e.message, details: { error: 'tls_error' } };
+  }
   const err = e as { code?: string; cause?: { code?: string; message?: string }; message?: string };
   const code = err.code ?? err.cause?.code;
   return { reachable: false, message: `Could not connect: ${code ?? err.cause?.message ?? err.message ?? 'unknown error'}`, details: { error: code ?? 'connect_failed' } };
 }
 
 /** Probes a WinRM listener; `scheme` is the credential's (`ntlm` or `basic`). */
-export async function probeWinrm(host: string, port: number, tls: boolean, scheme: 'ntlm' | 'basic'): Promise<ProbeResult> {
+export async function probeWinrm(host: string, port: number, tls: boolean, scheme: 'ntlm' | 'basic', tlsOptions?: TlsOptions): Promise<ProbeResult> {
+  const agent = agentFor(tls, tlsOptions);
   try {
     const res = await request(`${baseUrl(host, port, tls)}/wsman`, {
       method: 'POST',
       headers: { 'content-type': 'application/soap+xml;charset=UTF-8' },
       body: '',
-      dispatcher: tls ? insecureAgent : undefined,
+      dispatcher: agent,
       headersTimeout: TIMEOUT_MS,
       bodyTimeout: TIMEOUT_MS,
     });
     await res.body.dump();
     const header = res.headers['www-authenticate'];
-    const offered = [header].flat().filter((h): h is string => typeof h === 'string').map((h) => h.split(/\s/)[0]?.toLowerCase() ?? '');
+    // One header per scheme (as Windows sends them) or several in one, comma-separated (RFC 7235).
+    const offered = [header].flat().filter((h): h is string => typeof h === 'string').flatMap((h) => h.split(',')).map((h) => h.trim().split(/\s/)[0]?.toLowerCase() ?? '').filter((s) => /^[a-z0-9-]+$/.test(s));
     const wanted = scheme === 'basic' ? ['basic'] : ['negotiate', 'ntlm'];
     if (res.statusCode !== 401) {
       return { reachable: true, authRejected: true, message: `WinRM answered ${res.statusCode} instead of an authentication challenge`, details: { status_code: res.statusCode, auth_checked: false } };
@@ -54,15 +62,19 @@ export async function probeWinrm(host: string, port: number, tls: boolean, schem
     return { reachable: true, message: `WinRM listener answered and offers ${scheme} authentication`, details: { offered, auth_checked: false } };
   } catch (e) {
     return unreachable(e);
+  } finally {
+    await agent?.close();
   }
 }
 
 /** GETs the base URL; `authorization` is sent when the target has a credential. */
-export async function probeHttp(host: string, port: number, tls: boolean, authorization?: string): Promise<ProbeResult> {
+export async function probeHttp(host: string, port: number, tls: boolean, authorization?: string, tlsOptions?: TlsOptions): Promise<ProbeResult> {
+  const agent = agentFor(tls, tlsOptions);
   try {
     const res = await request(`${baseUrl(host, port, tls)}/`, {
       method: 'GET',
       headers: authorization ? { authorization } : {},
+      dispatcher: agent,
       headersTimeout: TIMEOUT_MS,
       bodyTimeout: TIMEOUT_MS,
     });
@@ -76,5 +88,7 @@ export async function probeHttp(host: string, port: number, tls: boolean, author
     };
   } catch (e) {
     return unreachable(e);
+  } finally {
+    await agent?.close();
   }
 }

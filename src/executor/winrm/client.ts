@@ -2,18 +2,20 @@
  * WinRM client: a remote shell over WS-Management (Create shell → Command → Receive until done →
  * Signal terminate → Delete shell), on one TCP connection per shell (NTLM authenticates the
  * connection), with Basic or NTLM authentication and, over plain HTTP, NTLM message encryption.
- * No database, no domain types.
+ * Over HTTPS, TLS protects the messages (NTLM sends plain SOAP after the handshake, as pywinrm
+ * does) and the server certificate is checked as `tls` says. No database, no domain types.
  */
 import { Client } from 'undici';
 
 import { cappedBytes } from '../../shared/output.ts';
 import type { ExecOptions } from '../ssh.ts';
+import { tlsConnector, TlsError, type TlsOptions } from '../tls.ts';
 import { decryptMessage, ENCRYPTED_CONTENT_TYPE, encryptMessage, isEncrypted } from './encryption.ts';
 import { authenticateMessage, negotiateMessage, NtlmError, type NtlmSession, parseChallenge } from './ntlm.ts';
 import { soapRequest, soapResponse, type SoapTarget, TIMED_OUT_CODE, WsmanFault } from './soap.ts';
 
 /** How a WinRM exchange failed. */
-export type WinrmFailureKind = 'offline' | 'auth_failed' | 'protocol';
+export type WinrmFailureKind = 'offline' | 'auth_failed' | 'protocol' | 'tls_error';
 
 /** A failed exchange, classified. */
 export class WinrmError extends Error {
@@ -37,6 +39,8 @@ export interface WinrmOptions {
   auth: 'basic' | 'ntlm';
   /** Longest a Receive waits on the server before answering w:TimedOut. @defaultValue 20 */
   operationTimeoutS?: number;
+  /** Over https: how to check the server certificate. @defaultValue validate against the system CAs */
+  tls?: TlsOptions;
 }
 
 /** How to run one command: {@link ExecOptions}, plus input for its stdin. */
@@ -74,6 +78,9 @@ async function post(client: Client, path: string, headers: Record<string, string
     if (signal?.aborted) {
       throw e;
     }
+    if (e instanceof TlsError) {
+      throw new WinrmError('tls_error', e.message);
+    }
     throw new WinrmError('offline', `Could not reach the WinRM service: ${(e as { code?: string }).code ?? (e as Error).message}`);
   }
 }
@@ -99,15 +106,17 @@ async function ntlmHandshake(client: Client, path: string, options: WinrmOptions
 /** Opens one connection to the service and authenticates it. */
 async function openChannel(options: WinrmOptions): Promise<Channel> {
   const url = new URL(options.url);
-  const client = new Client(url.origin, { pipelining: 1, keepAliveTimeout: 60_000 });
+  const client = new Client(url.origin, { pipelining: 1, keepAliveTimeout: 60_000, connect: tlsConnector(options.tls) });
   const path = url.pathname + url.search;
   try {
-    const session = options.auth === 'ntlm' ? await ntlmHandshake(client, path, options) : undefined;
+    const ntlm = options.auth === 'ntlm' ? await ntlmHandshake(client, path, options) : undefined;
+    // Over HTTPS the NTLM-authenticated connection carries plain SOAP: TLS already protects it.
+    const session = url.protocol === 'http:' ? ntlm : undefined;
     const basic = options.auth === 'basic' ? `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}` : undefined;
     return {
       async send(xml, signal) {
         const plain = Buffer.from(xml, 'utf8');
-        const headers: Record<string, string> = session ? { 'content-type': ENCRYPTED_CONTENT_TYPE } : { 'content-type': SOAP_TYPE, authorization: basic as string };
+        const headers: Record<string, string> = session ? { 'content-type': ENCRYPTED_CONTENT_TYPE } : { 'content-type': SOAP_TYPE, ...(basic ? { authorization: basic } : {}) };
         const res = await post(client, path, headers, session ? encryptMessage(session, plain) : plain, signal);
         if (res.status === 401) {
           throw new WinrmError('auth_failed', 'Authentication failed: the server rejected the credential');

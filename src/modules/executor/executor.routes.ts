@@ -9,6 +9,7 @@ import {
   ExecuteSshBody,
   ExecuteWinrmBody,
   ExecuteSshResponse,
+  ExecuteWinrmResponse,
   ExecuteWebhookBody,
   ExecuteWebhookResponse,
   ExecutionParams,
@@ -54,7 +55,7 @@ export function executorRoutes(app: App, { executor }: { executor: ExecutorServi
 
   app.post('/execute/winrm', {
     config: { access: 'operator' },
-    schema: { tags, summary: 'Run one command over WinRM (PowerShell or cmd) and wait for it', body: ExecuteWinrmBody, response: { 200: ExecuteSshResponse } },
+    schema: { tags, summary: 'Run one command over WinRM (PowerShell or cmd) and wait for it', body: ExecuteWinrmBody, response: { 200: ExecuteWinrmResponse } },
     handler: async (request) => executor.winrm(actorOf(request), request.body),
   });
 

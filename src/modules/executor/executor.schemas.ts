@@ -1,6 +1,7 @@
 /** Schemas of the executor service's ad hoc endpoints (guide: Executor Service, port 3007). */
 import { Type, type Static } from 'typebox';
 
+import { TLS_MODES } from '../../executor/tls.ts';
 import { StringEnum } from '../../http/schemas.ts';
 import { StepInput } from '../jobs/index.ts';
 
@@ -51,6 +52,10 @@ export const ExecuteSshResponse = Type.Object({
   exit_code: NullableInt,
   execution_time_ms: Type.Integer(),
   error: Type.Optional(Type.String()),
+});
+export const ExecuteWinrmResponse = Type.Object({
+  ...ExecuteSshResponse.properties,
+  tls: Type.Optional(StringEnum(TLS_MODES, { description: 'Over HTTPS (use_tls): how the server certificate was checked' })),
 });
 
 export const ExecuteSftpBody = Type.Object(

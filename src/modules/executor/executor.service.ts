@@ -13,7 +13,7 @@ import type { AuditService } from '../audit/index.ts';
 import { type CredentialsService, type ResolvedCredential, secretsOf } from '../credentials/index.ts';
 import type { JobsService } from '../jobs/index.ts';
 import type { RunsService } from '../runs/index.ts';
-import type { TargetConnector, TargetsService, TargetWithGroups } from '../targets/index.ts';
+import { type TargetConnector, type TargetsService, type TargetWithGroups, tlsReport } from '../targets/index.ts';
 import type { ExecuteSftpBody, ExecuteSshBody, ExecuteWebhookBody, ExecuteWinrmBody } from './executor.schemas.ts';
 
 /** Builds the executor service. */
@@ -101,7 +101,8 @@ export function createExecutorService(deps: {
       await audit.record(actor, 'execute.winrm', { type: 'target', id: input.target_id }, { exit_code: outcome.exitCode, status: outcome.status });
       const output = capOutput(mask(outcome.stdout), deps.maxOutputBytes).text;
       const stderr = capOutput(mask(outcome.stderr), deps.maxOutputBytes).text;
-      return { success: outcome.status === 'succeeded', output, stderr, exit_code: outcome.exitCode, execution_time_ms: ms, ...(outcome.error ? { error: mask(outcome.error) } : {}) };
+      const reply = { success: outcome.status === 'succeeded', output, stderr, exit_code: outcome.exitCode, execution_time_ms: ms, ...tlsReport(target) };
+      return { ...reply, ...(outcome.error ? { error: mask(outcome.error) } : {}) };
     },
 
     async sftp(actor: Actor, input: ExecuteSftpBody) {

@@ -6,7 +6,7 @@ import { createTargetsRepo } from './targets.repo.ts';
 export { createGroupsRepo } from './target-groups.repo.ts';
 export { targetGroupsRoutes } from './target-groups.routes.ts';
 export { createGroupsService, type GroupsService } from './target-groups.service.ts';
-export { createTargetConnector, type TargetConnector, type TargetTestResult } from './targets.connect.ts';
+export { createTargetConnector, type TargetConnector, type TargetTestResult, tlsReport } from './targets.connect.ts';
 export { createTargetsRepo, type TargetWithGroups } from './targets.repo.ts';
 export { targetsRoutes, toTargetResponse } from './targets.routes.ts';
 export { createTargetsService, type TargetsService } from './targets.service.ts';

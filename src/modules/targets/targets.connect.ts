@@ -5,6 +5,7 @@
  */
 import { connectSsh, type PreparedKey, prepareKey, SshConnectError, type SshConnection } from '../../executor/ssh.ts';
 import { probeHttp, probeWinrm, type ProbeResult } from '../../executor/probes.ts';
+import { type TlsMode, tlsMode, type TlsOptions } from '../../executor/tls.ts';
 import { identify, WinrmError, type WinrmOptions } from '../../executor/winrm/client.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Actor } from '../../shared/roles.ts';
@@ -34,9 +35,19 @@ function httpAuthorization(credential: ResolvedCredential | undefined): string |
   return undefined;
 }
 
-function fromProbe(probe: ProbeResult): Outcome {
+/** How a target over TLS checks the server certificate; undefined without TLS. */
+function tlsOf(target: TargetWithGroups): TlsOptions | undefined {
+  return target.use_tls ? { verify: target.tls_verify, fingerprint: target.tls_fingerprint ?? undefined } : undefined;
+}
+
+/** What responses say about the certificate check: `{ tls: verified | pinned | not_verified }` over TLS, nothing without. */
+export function tlsReport(target: TargetWithGroups): { tls?: TlsMode } {
+  return target.use_tls ? { tls: tlsMode(tlsOf(target)) } : {};
+}
+
+function fromProbe(probe: ProbeResult, target: TargetWithGroups): Outcome {
   const status: TargetStatus = !probe.reachable ? 'offline' : probe.authRejected ? 'auth_failed' : 'online';
-  return { success: status === 'online', status, message: probe.message, details: probe.details };
+  return { success: status === 'online', status, message: probe.message, details: { ...probe.details, ...tlsReport(target) } };
 }
 
 /** Builds the connector. */
@@ -112,6 +123,7 @@ export function createTargetConnector(deps: { repo: TargetsRepo; credentials: Cr
       password: credential.password ?? '',
       domain: credential.domain ?? undefined,
       auth: credential.auth === 'basic' ? 'basic' : 'ntlm',
+      tls: tlsOf(target),
     };
   }
 
@@ -119,11 +131,13 @@ export function createTargetConnector(deps: { repo: TargetsRepo; credentials: Cr
   async function testWinrm(target: TargetWithGroups, credential: ResolvedCredential): Promise<Outcome> {
     try {
       const { productVersion } = await identify(winrmOptions(target, credential));
-      return { success: true, status: 'online', message: `WinRM answered an authenticated Identify (${productVersion})`, details: { product_version: productVersion, auth_checked: true } };
+      const details = { product_version: productVersion, auth_checked: true, ...tlsReport(target) };
+      return { success: true, status: 'online', message: `WinRM answered an authenticated Identify (${productVersion})`, details };
     } catch (e) {
       if (e instanceof WinrmError) {
+        // tls_error, like offline: nothing usable answered (the credential was never sent).
         const status: TargetStatus = e.kind === 'auth_failed' ? 'auth_failed' : 'offline';
-        return { success: false, status, message: e.message, details: { error: e.kind, auth_checked: e.kind === 'auth_failed' } };
+        return { success: false, status, message: e.message, details: { error: e.kind, auth_checked: e.kind === 'auth_failed', ...tlsReport(target) } };
       }
       throw e;
     }
@@ -136,9 +150,9 @@ export function createTargetConnector(deps: { repo: TargetsRepo; credentials: Cr
           ? testSsh(target, credential)
           : { success: false, status: target.status as TargetStatus, message: 'The target has no credential to connect with', details: { error: 'no_credential' } };
       case 'winrm':
-        return credential?.type === 'winrm' ? testWinrm(target, credential) : fromProbe(await probeWinrm(target.host, target.port, target.use_tls, 'ntlm'));
+        return credential?.type === 'winrm' ? testWinrm(target, credential) : fromProbe(await probeWinrm(target.host, target.port, target.use_tls, 'ntlm', tlsOf(target)), target);
       default:
-        return fromProbe(await probeHttp(target.host, target.port, target.use_tls, httpAuthorization(credential)));
+        return fromProbe(await probeHttp(target.host, target.port, target.use_tls, httpAuthorization(credential), tlsOf(target)), target);
     }
   }
 

@@ -1,6 +1,6 @@
 /**
  * Bulk import: a JSON array of targets or CSV (`name,host,os_type,protocol,port,tags,group`, plus
- * optional `use_tls,credential_id,description`). Each row is created whole or not at all; invalid
+ * optional `use_tls,credential_id,description,tls_verify,tls_fingerprint`). Each row is created whole or not at all; invalid
  * rows are reported by line and the valid ones are created.
  */
 import { Compile } from 'typebox/compile';
@@ -15,7 +15,7 @@ import type { TargetsService } from './targets.service.ts';
 /** Largest number of rows in one import. */
 export const MAX_IMPORT_ROWS = 10_000;
 
-const CSV_COLUMNS = ['name', 'host', 'os_type', 'protocol', 'port', 'tags', 'group', 'use_tls', 'credential_id', 'description'] as const;
+const CSV_COLUMNS = ['name', 'host', 'os_type', 'protocol', 'port', 'tags', 'group', 'use_tls', 'credential_id', 'description', 'tls_verify', 'tls_fingerprint'] as const;
 const checkRow = Compile(TargetImportRow);
 
 /** What an import did. */
@@ -36,6 +36,7 @@ function csvValue(column: (typeof CSV_COLUMNS)[number], raw: string): unknown {
     case 'credential_id':
       return /^\d+$/.test(value) ? Number(value) : value;
     case 'use_tls':
+    case 'tls_verify':
       return ['true', 'yes', '1'].includes(value.toLowerCase()) ? true : ['false', 'no', '0'].includes(value.toLowerCase()) ? false : value;
     case 'tags':
       return value.split(/[;\s]+/).filter(Boolean);

@@ -11,7 +11,7 @@ const UNIQUE_FIELDS = { targets_name_key: 'name' };
 export type TargetWithGroups = TargetRow & { group_ids: number[] };
 
 /** Columns a create or update may write. */
-export type TargetWrite = Pick<TargetRow, 'name' | 'host' | 'port' | 'os_type' | 'protocol' | 'use_tls' | 'credential_id' | 'tags' | 'description'>;
+export type TargetWrite = Pick<TargetRow, 'name' | 'host' | 'port' | 'os_type' | 'protocol' | 'use_tls' | 'tls_verify' | 'tls_fingerprint' | 'credential_id' | 'tags' | 'description'>;
 
 /** List filters. */
 export interface TargetFilter {

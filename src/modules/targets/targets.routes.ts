@@ -31,6 +31,8 @@ export function toTargetResponse(row: TargetWithGroups) {
     os_type: row.os_type as OsType,
     protocol: row.protocol as Protocol,
     use_tls: row.use_tls,
+    tls_verify: row.tls_verify,
+    tls_fingerprint: row.tls_fingerprint,
     credential_id: row.credential_id,
     tags: row.tags,
     description: row.description,

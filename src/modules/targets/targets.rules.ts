@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 
 import { ValidationError } from '../../errors.ts';
+import { normalizeFingerprint } from '../../executor/tls.ts';
 import type { CredentialType } from '../credentials/index.ts';
 import type { Protocol } from './targets.schemas.ts';
 
@@ -52,4 +53,36 @@ export function checkTls(protocol: Protocol, useTls: boolean): void {
   if (useTls && protocol === 'ssh') {
     throw new ValidationError('use_tls applies to winrm and http targets only', 'use_tls');
   }
+}
+
+/** A target's certificate checks, as stored. */
+export interface TargetTls {
+  tls_verify: boolean;
+  tls_fingerprint: string | null;
+}
+
+/**
+ * Checks a target's certificate options and normalises the fingerprint to uppercase `AA:BB:…`.
+ * Non-default values need TLS (`use_tls` on a winrm or http target); a pin and `tls_verify: false`
+ * exclude each other. A 400 names `tls_fingerprint`, or `conflictField` for that conflict (the
+ * field the caller set).
+ */
+export function checkTlsOptions(useTls: boolean, tls: TargetTls, conflictField: keyof TargetTls = 'tls_fingerprint'): TargetTls {
+  if (tls.tls_fingerprint === null) {
+    if (!tls.tls_verify && !useTls) {
+      throw new ValidationError('tls_verify applies to winrm and http targets with use_tls only', 'tls_verify');
+    }
+    return tls;
+  }
+  const fingerprint = normalizeFingerprint(tls.tls_fingerprint);
+  if (!fingerprint) {
+    throw new ValidationError('tls_fingerprint must be a SHA-256 certificate fingerprint: 32 bytes as AA:BB:… or 64 hex digits', 'tls_fingerprint');
+  }
+  if (!useTls) {
+    throw new ValidationError('tls_fingerprint applies to winrm and http targets with use_tls only', 'tls_fingerprint');
+  }
+  if (!tls.tls_verify) {
+    throw new ValidationError(`${conflictField}: a pinned tls_fingerprint replaces validation; it cannot be combined with tls_verify: false`, conflictField);
+  }
+  return { tls_verify: true, tls_fingerprint: fingerprint };
 }

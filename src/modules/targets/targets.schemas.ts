@@ -17,6 +17,11 @@ const Tag = Type.String({ pattern: '^[A-Za-z0-9_.:=/-]{1,64}$', description: 'Le
 const Tags = Type.Array(Tag, { maxItems: 50, uniqueItems: true });
 const Description = Type.String({ maxLength: 1000 });
 const CredentialId = Type.Integer({ minimum: 1, maximum: 2147483647, description: 'Credential used to connect' });
+const TlsVerify = Type.Boolean({ description: 'With use_tls: validate the server certificate against the system CAs (default true); false checks nothing' });
+const TlsFingerprint = Type.Union([
+  Type.String({ maxLength: 100, description: "With use_tls: SHA-256 fingerprint of the server's leaf certificate (AA:BB:… or 64 hex digits); only that certificate is accepted, chain and name unchecked" }),
+  Type.Null(),
+]);
 
 const targetFields = {
   name: Name,
@@ -25,6 +30,8 @@ const targetFields = {
   protocol: StringEnum(PROTOCOLS),
   port: Type.Optional(Port),
   use_tls: Type.Optional(Type.Boolean({ description: 'winrm/http over TLS' })),
+  tls_verify: Type.Optional(TlsVerify),
+  tls_fingerprint: Type.Optional(TlsFingerprint),
   credential_id: Type.Optional(Type.Union([CredentialId, Type.Null()])),
   tags: Type.Optional(Tags),
   description: Type.Optional(Description),
@@ -41,6 +48,8 @@ export const TargetUpdateBody = Type.Object(
     protocol: Type.Optional(StringEnum(PROTOCOLS)),
     port: Type.Optional(Port),
     use_tls: Type.Optional(Type.Boolean()),
+    tls_verify: Type.Optional(TlsVerify),
+    tls_fingerprint: Type.Optional(TlsFingerprint),
     credential_id: Type.Optional(Type.Union([CredentialId, Type.Null()])),
     tags: Type.Optional(Tags),
     description: Type.Optional(Description),
@@ -78,6 +87,8 @@ export const TargetResponse = Type.Object({
   os_type: StringEnum(OS_TYPES),
   protocol: StringEnum(PROTOCOLS),
   use_tls: Type.Boolean(),
+  tls_verify: Type.Boolean({ description: 'Validate the server certificate (when use_tls and no tls_fingerprint)' }),
+  tls_fingerprint: Type.Union([Type.String({ description: 'Pinned SHA-256 certificate fingerprint (AA:BB:…)' }), Type.Null()]),
   credential_id: Type.Union([Type.Integer(), Type.Null()]),
   tags: Type.Array(Type.String()),
   description: Type.String(),

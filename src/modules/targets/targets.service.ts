@@ -6,7 +6,7 @@ import type { Actor } from '../../shared/roles.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { CredentialsService } from '../credentials/index.ts';
 import type { GroupsRepo } from './target-groups.repo.ts';
-import { checkCredentialFits, checkHost, checkTls, defaultPort } from './targets.rules.ts';
+import { checkCredentialFits, checkHost, checkTls, checkTlsOptions, defaultPort, type TargetTls } from './targets.rules.ts';
 import type { Protocol, TargetCreateBody, TargetUpdateBody } from './targets.schemas.ts';
 import type { TargetFilter, TargetsRepo, TargetWithGroups, TargetWrite } from './targets.repo.ts';
 
@@ -22,14 +22,15 @@ export function createTargetsService(deps: { db: Db; repo: TargetsRepo; groups: 
     return row;
   }
 
-  /** Validates a complete target and fills defaults. */
-  async function validate(input: Omit<TargetWrite, 'port'> & { port: number | undefined }): Promise<TargetWrite> {
+  /** Validates a complete target and fills defaults; `tlsConflict` is the TLS option the caller set, for a 400 naming it. */
+  async function validate(input: Omit<TargetWrite, 'port'> & { port: number | undefined }, tlsConflict?: keyof TargetTls): Promise<TargetWrite> {
     const protocol = input.protocol as Protocol;
     checkTls(protocol, input.use_tls);
+    const tls = checkTlsOptions(input.use_tls, { tls_verify: input.tls_verify, tls_fingerprint: input.tls_fingerprint }, tlsConflict);
     if (input.credential_id !== null) {
       checkCredentialFits(protocol, await credentials.typeOf(input.credential_id, 'credential_id'));
     }
-    return { ...input, host: checkHost(input.host), port: input.port ?? defaultPort(protocol, input.use_tls) };
+    return { ...input, ...tls, host: checkHost(input.host), port: input.port ?? defaultPort(protocol, input.use_tls) };
   }
 
   /** Validates a create body with the defaults of a new target. */
@@ -41,6 +42,8 @@ export function createTargetsService(deps: { db: Db; repo: TargetsRepo; groups: 
       os_type: input.os_type,
       protocol: input.protocol,
       use_tls: input.use_tls ?? false,
+      tls_verify: input.tls_verify ?? true,
+      tls_fingerprint: input.tls_fingerprint ?? null,
       credential_id: input.credential_id ?? null,
       tags: input.tags ?? [],
       description: input.description ?? '',
@@ -70,6 +73,8 @@ export function createTargetsService(deps: { db: Db; repo: TargetsRepo; groups: 
       const useTls = input.use_tls ?? (protocol === 'ssh' ? false : current.use_tls);
       // Moving to another protocol without a port moves to that protocol's standard port.
       const keptPort = current.port === defaultPort(current.protocol as Protocol, current.use_tls) ? undefined : current.port;
+      // Without TLS its options fall back to the defaults, unless the caller sets them (then a 400).
+      const keptTls: TargetTls = useTls ? current : { tls_verify: true, tls_fingerprint: null };
       const write = await validate({
         name: input.name ?? current.name,
         host: input.host ?? current.host,
@@ -77,10 +82,12 @@ export function createTargetsService(deps: { db: Db; repo: TargetsRepo; groups: 
         os_type: input.os_type ?? current.os_type,
         protocol,
         use_tls: useTls,
+        tls_verify: input.tls_verify ?? keptTls.tls_verify,
+        tls_fingerprint: input.tls_fingerprint === undefined ? keptTls.tls_fingerprint : input.tls_fingerprint,
         credential_id: input.credential_id === undefined ? current.credential_id : input.credential_id,
         tags: input.tags ?? current.tags,
         description: input.description ?? current.description,
-      });
+      }, input.tls_fingerprint === undefined ? 'tls_verify' : 'tls_fingerprint');
       const endpointChanged = write.host !== current.host || write.port !== current.port || write.protocol !== current.protocol;
       await db.transaction().execute(async (tx) => {
         // A new endpoint is a new machine: forget its pinned key and last status.

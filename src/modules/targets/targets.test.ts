@@ -21,6 +21,8 @@ const TARGET_KEYS = [
   'response_time_ms',
   'status',
   'tags',
+  'tls_fingerprint',
+  'tls_verify',
   'updated_at',
   'use_tls',
 ];
