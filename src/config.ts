@@ -70,6 +70,14 @@ export const ConfigSchema = Type.Object({
     /** Largest file accepted by PUT /files. @defaultValue 100 MiB */
     maxUploadBytes: Type.Integer({ minimum: 1 }),
   }),
+  notify: Type.Object({
+    /** Delivery attempts per notification before it is `failed`. @defaultValue 5 */
+    maxAttempts: Type.Integer({ minimum: 1, maximum: 50 }),
+    /** First retry delay in seconds; each next one is 2.5 × longer (5 attempts ≈ 30 min). @defaultValue 60 */
+    retryBaseS: Type.Number({ minimum: 0.1, maximum: 86400 }),
+    /** Base URL of the web console/API put in notifications (links to runs). @defaultValue http://localhost:3000 */
+    publicUrl: Type.String({ pattern: '^https?://' }),
+  }),
   /** pino level. @defaultValue info */
   logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
@@ -88,7 +96,7 @@ export type ConfigOverrides = {
   logLevel?: string;
 };
 
-type Parser = 'string' | 'int' | 'bool' | 'list';
+type Parser = 'string' | 'int' | 'number' | 'bool' | 'list';
 
 /** Environment variable → config path and how to parse it. */
 export const ENV_VARS: Record<string, { path: string; parse: Parser; secret?: boolean }> = {
@@ -117,6 +125,9 @@ export const ENV_VARS: Record<string, { path: string; parse: Parser; secret?: bo
   OPSCONDUCTOR_FILES_DIR: { path: 'files.dir', parse: 'string' },
   OPSCONDUCTOR_MAX_UPLOAD_BYTES: { path: 'files.maxUploadBytes', parse: 'int' },
   OPSCONDUCTOR_LOG_LEVEL: { path: 'logLevel', parse: 'string' },
+  OPSCONDUCTOR_NOTIFY_MAX_ATTEMPTS: { path: 'notify.maxAttempts', parse: 'int' },
+  OPSCONDUCTOR_NOTIFY_RETRY_BASE_S: { path: 'notify.retryBaseS', parse: 'number' },
+  OPSCONDUCTOR_PUBLIC_URL: { path: 'notify.publicUrl', parse: 'string' },
 };
 
 const OVERRIDE_PATHS: Record<keyof ConfigOverrides, string> = {
@@ -144,6 +155,7 @@ function defaults(): Record<string, unknown> {
     secrets: { previousMasterKeys: [] },
     worker: { concurrency: 50, leaseS: 30, maxOutputBytes: 1024 * 1024 },
     files: { maxUploadBytes: 100 * 1024 * 1024 },
+    notify: { maxAttempts: 5, retryBaseS: 60, publicUrl: 'http://localhost:3000' },
     logLevel: 'info',
   };
 }
@@ -174,6 +186,12 @@ function parseEnvValue(name: string, raw: string, parse: Parser, issues: string[
     case 'int': {
       if (!/^-?\d+$/.test(raw.trim())) {
         issues.push(`${name}: must be an integer`);
+      }
+      return Number(raw);
+    }
+    case 'number': {
+      if (!/^\d+(\.\d+)?$/.test(raw.trim())) {
+        issues.push(`${name}: must be a number`);
       }
       return Number(raw);
     }

@@ -33,6 +33,7 @@ import { createSecretSettings, type SecretSettings } from './secrets/secret-sett
 import { loadKeyring } from './secrets/keyring.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
 import { createTemplateEngine, type TemplateEngine } from './shared/templating.ts';
+import { createNotificationsRepo, createNotificationsService, eventOfStatus, type NotificationsService } from './modules/notifications/index.ts';
 import { createSchedulerLoop, createSchedulerRepo, createSchedulerService, type SchedulerLoop, type SchedulerService } from './modules/scheduler/index.ts';
 import type { Keyring } from './shared/crypto-box.ts';
 import { type Queue, startQueue } from './worker/queue.ts';
@@ -64,6 +65,7 @@ export interface Deps {
   files: FilesService;
   executor: ExecutorService;
   scheduler: SchedulerService;
+  notifications: NotificationsService;
   /** Fires due schedules; started by the processes that schedule (start, scheduler). */
   schedulerLoop: SchedulerLoop;
   /** Releases every resource, last acquired first. */
@@ -92,7 +94,7 @@ export function openConfiguredDatabase(config: Config, logger: Logger): Promise<
 }
 
 /** The domain services every process shares. */
-type Modules = Pick<Deps, 'secretSettings' | 'audit' | 'auth' | 'users' | 'credentials' | 'targets' | 'groups' | 'targetConnector' | 'jobs' | 'templates' | 'runsRepo' | 'runEvents' | 'runs' | 'files' | 'executor' | 'scheduler' | 'schedulerLoop'>;
+type Modules = Pick<Deps, 'secretSettings' | 'audit' | 'auth' | 'users' | 'credentials' | 'targets' | 'groups' | 'targetConnector' | 'jobs' | 'templates' | 'runsRepo' | 'runEvents' | 'runs' | 'files' | 'executor' | 'scheduler' | 'schedulerLoop' | 'notifications'>;
 
 /** Wires the modules over an open database; each gets only what it needs. */
 async function createModules(config: Config, database: Database, keyring: Keyring, queue: Queue | undefined, clock: Clock, logger: Logger): Promise<Modules> {
@@ -111,17 +113,25 @@ async function createModules(config: Config, database: Database, keyring: Keyrin
   const targetConnector = createTargetConnector({ repo: targetsRepo, credentials, audit, clock });
   const templates = createTemplateEngine();
   const jobsRepo = createJobsRepo(db);
-  const jobs = createJobsService({ db, repo: jobsRepo, credentials, audit, clock, templates });
+  const notificationsRepo = createNotificationsRepo(db);
+  const notifications = createNotificationsService({ db, repo: notificationsRepo, queue, templates, secretSettings, credentials, audit, clock, publicUrl: config.notify.publicUrl });
+  const jobs = createJobsService({ db, repo: jobsRepo, credentials, audit, clock, templates, checkNotifyDestination: notifications.checkNotifyDestination });
   const runsRepo = createRunsRepo(db);
   const runEvents = createRunEvents({ repo: runsRepo, database, logger });
-  const runs = createRunsService({ db, repo: runsRepo, findJob: (id) => jobsRepo.findById(id), targets, groups, keyring, queue, events: runEvents, audit, clock });
+  const onRunEvent = async (runId: number, change: { started: true } | { finished: string }) => {
+    const event = 'started' in change ? 'job.started' : eventOfStatus(change.finished);
+    if (event) {
+      await notifications.runEvent(runId, event).catch((err: unknown) => logger.error({ err, run_id: runId, event }, 'could not queue the notifications of a run'));
+    }
+  };
+  const runs = createRunsService({ db, repo: runsRepo, findJob: (id) => jobsRepo.findById(id), targets, groups, keyring, queue, events: runEvents, audit, clock, onRunEvent });
   const files = createFilesService({ root: config.files.dir ?? join(config.dataDir, 'files'), maxUploadBytes: config.files.maxUploadBytes, audit });
   const executor = createExecutorService({ runs, jobs, targets, connector: targetConnector, credentials, audit, filesRoot: files.root, maxOutputBytes: config.worker.maxOutputBytes });
   const schedulerRepo = createSchedulerRepo(db);
   const findJob = (id: number) => jobsRepo.findById(id);
   const scheduler = createSchedulerService({ db, repo: schedulerRepo, findJob, targets, groups, runs, keyring, audit, clock });
   const schedulerLoop = createSchedulerLoop({ db, database, repo: schedulerRepo, runs, parameters: scheduler.parameterValues, clock, logger });
-  return { secretSettings, audit, auth, users, credentials, targets, groups, targetConnector, jobs, templates, runsRepo, runEvents, runs, files, executor, scheduler, schedulerLoop };
+  return { secretSettings, audit, auth, users, credentials, targets, groups, targetConnector, jobs, templates, runsRepo, runEvents, runs, files, executor, scheduler, schedulerLoop, notifications };
 }
 
 /** Builds all dependencies; on failure releases what was already acquired. */

@@ -10,6 +10,7 @@ import { credentialsRoutes } from './modules/credentials/index.ts';
 import { executorRoutes } from './modules/executor/index.ts';
 import { filesRoutes } from './modules/files/index.ts';
 import { jobsRoutes } from './modules/jobs/index.ts';
+import { notificationsRoutes } from './modules/notifications/index.ts';
 import { runsRoutes } from './modules/runs/index.ts';
 import { schedulerRoutes } from './modules/scheduler/index.ts';
 import { targetGroupsRoutes, targetsRoutes } from './modules/targets/index.ts';
@@ -55,7 +56,7 @@ const SERVICE_ROUTES: Record<ServiceName, (app: App, deps: Deps) => void> = {
     filesRoutes(app, deps);
   },
   scheduler: (app, deps) => schedulerRoutes(app, deps),
-  notification: () => {},
+  notification: (app, deps) => notificationsRoutes(app, deps),
   discovery: () => {},
   libraries: () => {},
 };

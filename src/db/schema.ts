@@ -234,6 +234,48 @@ export interface RunEventsTable {
   data: Json<Record<string, unknown>>;
 }
 
+export interface NotificationTemplatesTable {
+  id: Generated<number>;
+  channel: string;
+  event: string;
+  name: string;
+  subject: Generated<string>;
+  body: string;
+  builtin: Generated<boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface NotificationsTable {
+  id: Generated<number>;
+  channel: string;
+  destination: string;
+  event: string | null;
+  template_id: number | null;
+  subject: Generated<string>;
+  body: Generated<string>;
+  payload: Json<Record<string, unknown>>;
+  secret_credential_id: number | null;
+  run_id: number | null;
+  status: Generated<string>;
+  attempts: Generated<number>;
+  last_error: string | null;
+  next_attempt_at: Date | null;
+  sending_since: Date | null;
+  dedupe_key: string | null;
+  created_by: number | null;
+  created_at: Timestamp;
+  sent_at: Date | null;
+}
+
+export interface NotificationPreferencesTable {
+  user_id: number;
+  channels: Json<Record<string, unknown>>;
+  events: Json<Record<string, boolean>>;
+  quiet_hours: Json<{ start: string; end: string; timezone: string } | null> | null;
+  updated_at: Timestamp;
+}
+
 /** Every table Kysely knows about. */
 export interface Schema {
   settings: SettingsTable;
@@ -253,6 +295,9 @@ export interface Schema {
   run_events: RunEventsTable;
   schedules: SchedulesTable;
   schedule_fires: ScheduleFiresTable;
+  notification_templates: NotificationTemplatesTable;
+  notifications: NotificationsTable;
+  notification_preferences: NotificationPreferencesTable;
 }
 
 /** The application's database handle. */
@@ -273,3 +318,6 @@ export type JobRunStepRow = Selectable<JobRunStepsTable>;
 export type RunEventRow = Selectable<RunEventsTable>;
 export type ScheduleRow = Selectable<SchedulesTable>;
 export type ScheduleFireRow = Selectable<ScheduleFiresTable>;
+export type NotificationTemplateRow = Selectable<NotificationTemplatesTable>;
+export type NotificationRow = Selectable<NotificationsTable>;
+export type NotificationPreferencesRow = Selectable<NotificationPreferencesTable>;

@@ -26,6 +26,11 @@ export function createSecretSettings(db: Queryable, keyring: Keyring) {
         .execute();
     },
 
+    /** Forgets the secret stored under `key` (the row stays, without its ciphertext). */
+    async remove(key: string): Promise<void> {
+      await db.updateTable('settings').set({ secret_ciphertext: null, key_id: null, updated_at: new Date() }).where('key', '=', key).execute();
+    },
+
     /** The stored value, or `make()` stored first; concurrent first callers agree on one value. */
     async getOrCreate<T>(key: string, make: () => T): Promise<T> {
       const sealed = seal(keyring, make(), context(key));

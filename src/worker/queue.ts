@@ -4,9 +4,11 @@
  */
 import { createHash } from 'node:crypto';
 
+import { CompiledQuery } from 'kysely';
 import PgBoss from 'pg-boss';
 
 import type { Database } from '../db/database.ts';
+import type { Queryable } from '../db/schema.ts';
 import { retryTransient } from '../db/errors.ts';
 import type { Logger } from '../logging.ts';
 
@@ -26,7 +28,12 @@ export async function startQueue(database: Database, logger: Logger): Promise<Qu
 }
 
 /** Queue names. */
-export const QUEUES = { runTarget: 'run-target' } as const;
+export const QUEUES = { runTarget: 'run-target', notification: 'notification' } as const;
+
+/** pg-boss's raw-SQL adapter over a Kysely handle or transaction, so messages commit with the caller's writes. */
+export function queueDb(q: Queryable) {
+  return { executeSql: async (text: string, values: unknown[]) => ({ rows: (await q.executeQuery(CompiledQuery.raw(text, values))).rows as unknown[] }) };
+}
 
 /**
  * The id of a run-target's queue message, derived from the pair: a worker that claims a target
@@ -44,4 +51,6 @@ export async function createQueues(boss: Queue): Promise<void> {
   // Processes starting together on a fresh database race to create the queue's partition;
   // PostgreSQL resolves that as a deadlock (40P01) for one of them. Creation is idempotent: retry.
   await retryTransient(() => boss.createQueue(QUEUES.runTarget, { name: QUEUES.runTarget, retryLimit: 0, expireInSeconds: 23 * 3600 } as never), { alsoRetry: ['23505'] });
+  // Notifications: the row is the record; retries are scheduled by the sender, lost messages re-sent by its sweep.
+  await retryTransient(() => boss.createQueue(QUEUES.notification, { name: QUEUES.notification, retryLimit: 0, expireInSeconds: 15 * 60 } as never), { alsoRetry: ['23505'] });
 }

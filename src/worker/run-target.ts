@@ -10,6 +10,7 @@ import type { SshConnection } from '../executor/ssh.ts';
 import type { Logger } from '../logging.ts';
 import { type CredentialsService, type ResolvedCredential, secretsOf } from '../modules/credentials/index.ts';
 import { type ParameterDeclarations, secretValues, type Step } from '../modules/jobs/index.ts';
+import type { NotificationsService } from '../modules/notifications/index.ts';
 import type { RunEvents, RunsRepo, RunsService, StepWrite } from '../modules/runs/index.ts';
 import type { TargetConnector, TargetsService, TargetWithGroups } from '../modules/targets/index.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -20,6 +21,7 @@ import { runStep, type StepOutcome } from './steps.ts';
 
 /** What the executor needs. */
 export interface RunTargetDeps {
+  notifications: Pick<NotificationsService, 'fromStep'>;
   repo: RunsRepo;
   writer: RunWriter;
   runs: RunsService;
@@ -104,6 +106,7 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
     const targetId = claimed.target_id;
     const steps = run.definition.steps as Step[];
     const shared = await runContext(run);
+    await runs.started(runId, run.job_id);
     const params = shared.params;
     const secrets = secretValues(run.definition.parameters as ParameterDeclarations, params);
     const target = targetId === 0 ? null : (shared.targets.get(targetId) ?? null);
@@ -174,6 +177,7 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
             signal,
             maxOutputBytes: deps.maxOutputBytes,
             onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => live.push(stream, decoders[stream].write(chunk)),
+            notify: (n: Record<string, unknown>) => deps.notifications.fromStep(runId, n as never, context, mask),
           };
           outcome = await runStep(rendered, env);
           for (let attempt = 1; attempt <= step.retries && outcome.status === 'failed' && !outcome.unreachable && !signal.aborted; attempt++) {

@@ -43,6 +43,8 @@ export interface StepEnv {
   signal: AbortSignal;
   maxOutputBytes: number;
   onOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  /** Queues the notification of a notify step (rendered and masked by the caller); its id. Absent where steps cannot notify. */
+  notify?(step: Record<string, unknown>): Promise<number>;
 }
 
 const aborted = (signal: AbortSignal): StepStatus => (signal.reason === 'timed_out' ? 'timed_out' : 'canceled');
@@ -277,6 +279,22 @@ async function runWebhook(step: Record<string, unknown>, env: StepEnv): Promise<
   return send(step, env, { method: String(step.method ?? 'POST'), headers, body }, (code) => code >= 200 && code < 300);
 }
 
+/** A notify step succeeds once its notification is queued (delivery, with retries, is the sender's). */
+async function runNotify(step: Record<string, unknown>, env: StepEnv): Promise<StepOutcome> {
+  if (!env.notify) {
+    return fail('notify steps run only in job runs');
+  }
+  try {
+    const id = await env.notify(step);
+    return { status: 'succeeded', exitCode: 0, stdout: `notification ${id} queued (${String(step.channel)})\n`, stderr: '', error: null, outputs: { notification_id: String(id) } };
+  } catch (e) {
+    if ((e as { statusCode?: number }).statusCode === 400) {
+      return fail(`notify: ${(e as Error).message}`);
+    }
+    throw e;
+  }
+}
+
 /** Runs `step` (already rendered) in `env`. */
 export function runStep(step: Record<string, unknown>, env: StepEnv): Promise<StepOutcome> {
   switch (step.type) {
@@ -288,6 +306,8 @@ export function runStep(step: Record<string, unknown>, env: StepEnv): Promise<St
       return runHttp(step, env);
     case 'webhook':
       return runWebhook(step, env);
+    case 'notify':
+      return runNotify(step, env);
     default:
       return Promise.resolve(fail(`unknown step type ${String(step.type)}`));
   }

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
 import type { Deps } from '../deps.ts';
+import { startNotificationSender } from '../modules/notifications/index.ts';
 import { startDispatcher } from './dispatcher.ts';
 import { startReaper } from './reaper.ts';
 import { createRunTargetExecutor } from './run-target.ts';
@@ -20,6 +21,7 @@ export async function startWorker(deps: Deps, options: { concurrency: number; di
   }
   const writer = createRunWriter({ repo: deps.runsRepo, logger });
   const executor = createRunTargetExecutor({
+    notifications: deps.notifications,
     repo: deps.runsRepo,
     writer,
     runs: deps.runs,
@@ -33,6 +35,7 @@ export async function startWorker(deps: Deps, options: { concurrency: number; di
     filesRoot: deps.files.root,
     maxOutputBytes: config.worker.maxOutputBytes,
   });
+  const stopSender = await startNotificationSender({ queue, notifications: deps.notifications, logger, options: config.notify });
   const dispatcher = await startDispatcher({
     queue,
     database: deps.database,
@@ -49,6 +52,7 @@ export async function startWorker(deps: Deps, options: { concurrency: number; di
     wake: dispatcher.wake,
     stop: async () => {
       stopReaper();
+      await stopSender();
       await dispatcher.stop();
     },
   };

@@ -6,13 +6,14 @@ import type { JobRow, Queryable } from '../../db/schema.ts';
 const UNIQUE_FIELDS = { jobs_name_key: 'name' };
 
 /** Columns a create or update writes. */
-export type JobWrite = Pick<JobRow, 'name' | 'description' | 'status' | 'steps' | 'parameters' | 'concurrency' | 'allow_concurrent_runs' | 'timeout_s'>;
+export type JobWrite = Pick<JobRow, 'name' | 'description' | 'status' | 'steps' | 'parameters' | 'concurrency' | 'allow_concurrent_runs' | 'timeout_s' | 'notify'>;
 
 function toColumns(row: Partial<JobWrite>) {
   return {
     ...row,
     steps: row.steps && JSON.stringify(row.steps),
     parameters: row.parameters && JSON.stringify(row.parameters),
+    ...(row.notify !== undefined ? { notify: row.notify === null ? null : JSON.stringify(row.notify) } : {}),
   };
 }
 

@@ -18,6 +18,7 @@ export function toJobResponse(row: JobRow) {
     concurrency: row.concurrency,
     allow_concurrent_runs: row.allow_concurrent_runs,
     timeout_s: row.timeout_s,
+    notify: (row.notify ?? null) as never,
     created_by: row.created_by,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),

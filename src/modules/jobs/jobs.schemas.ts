@@ -9,6 +9,22 @@ const Name = Type.String({ minLength: 1, maxLength: 100, description: 'Unique na
 const Steps = Type.Array(StepInput, { minItems: 1, maxItems: 100, description: 'Ordered steps: command, sftp, http, webhook' });
 const JOB_STATUSES = ['active', 'inactive'] as const;
 
+const NotifyDestination = Type.Object(
+  {
+    channel: StringEnum(['email', 'slack', 'teams', 'webhook'] as const),
+    destination: Type.String({ minLength: 1, maxLength: 2048, description: 'Email address or webhook URL' }),
+    template_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483647 })),
+    secret_credential_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483647, description: 'api_token credential signing webhooks' })),
+  },
+  { additionalProperties: false },
+);
+const Destinations = Type.Array(NotifyDestination, { maxItems: 20 });
+/** Where a job's events are sent. */
+export const JobNotify = Type.Object(
+  { on_start: Type.Optional(Destinations), on_success: Type.Optional(Destinations), on_failure: Type.Optional(Destinations), on_cancel: Type.Optional(Destinations) },
+  { additionalProperties: false, description: 'job.started → on_start, job.completed → on_success, job.failed (failed or timed out) → on_failure, job.canceled → on_cancel' },
+);
+
 const jobFields = {
   description: Type.Optional(Type.String({ maxLength: 4000 })),
   parameters: Type.Optional(ParameterDeclarations),
@@ -16,6 +32,7 @@ const jobFields = {
   allow_concurrent_runs: Type.Optional(Type.Boolean({ description: 'Allow a second run while one is active (default false)' })),
   timeout_s: Type.Optional(Type.Integer({ minimum: 1, maximum: 604800, description: 'Whole-run deadline (default 3600)' })),
   status: Type.Optional(StringEnum(JOB_STATUSES, { description: 'inactive jobs cannot run' })),
+  notify: Type.Optional(Type.Union([JobNotify, Type.Null()])),
 };
 
 export const JobCreateBody = Type.Object({ name: Name, steps: Steps, ...jobFields }, { additionalProperties: false });
@@ -45,6 +62,7 @@ export const JobResponse = Type.Object({
   concurrency: Type.Integer(),
   allow_concurrent_runs: Type.Boolean(),
   timeout_s: Type.Integer(),
+  notify: Type.Union([JobNotify, Type.Null()]),
   created_by: Type.Union([Type.Integer(), Type.Null()]),
   created_at: Timestamp(),
   updated_at: Timestamp(),

@@ -18,7 +18,16 @@ import { normalizeSteps, type Step } from './jobs.steps.ts';
 import { checkTemplates } from './jobs.templates.ts';
 
 /** Builds the jobs service. */
-export function createJobsService(deps: { db: Db; repo: JobsRepo; credentials: CredentialsService; audit: AuditService; clock: Clock; templates: TemplateEngine }) {
+export function createJobsService(deps: {
+  db: Db;
+  repo: JobsRepo;
+  credentials: CredentialsService;
+  audit: AuditService;
+  clock: Clock;
+  templates: TemplateEngine;
+  /** Checks a notification destination (`notify` entries and notify steps); throws a 400 naming `field`. */
+  checkNotifyDestination: (d: { channel: string; destination: string; template_id?: number; secret_credential_id?: number }, field: string) => Promise<void>;
+}) {
   const { db, repo, credentials, audit, clock, templates } = deps;
 
   async function getRow(id: number): Promise<JobRow> {
@@ -42,6 +51,10 @@ export function createJobsService(deps: { db: Db; repo: JobsRepo; credentials: C
           throw new ValidationError(`steps[${index}].secret_credential_id: webhooks are signed with an api_token credential`, `steps[${index}].secret_credential_id`);
         }
       }
+      if (step.type === 'notify') {
+        const d = step as unknown as { channel: string; destination: string; template_id?: number; secret_credential_id?: number };
+        await deps.checkNotifyDestination(templates.isTemplate(d.destination) ? { ...d, destination: d.channel === 'email' ? 'templated@example.invalid' : 'https://templated.invalid/' } : d, `steps[${index}]`);
+      }
       if (step.type === 'sftp' && !templates.isTemplate(String(step.local_path))) {
         try {
           resolveInside('/files', String(step.local_path));
@@ -63,6 +76,19 @@ export function createJobsService(deps: { db: Db; repo: JobsRepo; credentials: C
     return steps;
   }
 
+  /** Every destination of a job's `notify`, checked; null when empty. */
+  async function checkNotify(notify: JobCreateBody['notify']): Promise<JobWrite['notify']> {
+    if (!notify) {
+      return null;
+    }
+    for (const [key, list] of Object.entries(notify)) {
+      for (const [i, d] of (list ?? []).entries()) {
+        await deps.checkNotifyDestination(d, `notify.${key}[${i}]`);
+      }
+    }
+    return notify;
+  }
+
   /** Validates a complete definition and returns what to store. */
   async function prepare(input: Required<Pick<JobCreateBody, 'name' | 'steps'>> & JobUpdateBody, current?: JobRow): Promise<JobWrite> {
     const parameters = (input.parameters ?? current?.parameters ?? {}) as ParameterDeclarations;
@@ -77,6 +103,7 @@ export function createJobsService(deps: { db: Db; repo: JobsRepo; credentials: C
       concurrency: input.concurrency ?? current?.concurrency ?? 50,
       allow_concurrent_runs: input.allow_concurrent_runs ?? current?.allow_concurrent_runs ?? false,
       timeout_s: input.timeout_s ?? current?.timeout_s ?? 3600,
+      notify: input.notify !== undefined ? await checkNotify(input.notify) : (current?.notify ?? null),
     };
   }
 

@@ -9,9 +9,9 @@ import { ValidationError } from '../../errors.ts';
 import { validationFailure } from '../../http/error-handler.ts';
 import { StringEnum } from '../../http/schemas.ts';
 
-/** Step types; `notify` and `library` arrive with their issues. */
-export const STEP_TYPES = ['command', 'sftp', 'http', 'webhook'] as const;
-export const FUTURE_STEP_TYPES = ['notify', 'library'] as const;
+/** Step types; `library` arrives with its issue. */
+export const STEP_TYPES = ['command', 'sftp', 'http', 'webhook', 'notify'] as const;
+export const FUTURE_STEP_TYPES = ['library'] as const;
 export type StepType = (typeof STEP_TYPES)[number];
 
 const common = {
@@ -69,6 +69,18 @@ const STEP_SCHEMAS: Record<StepType, TSchema> = {
     },
     { additionalProperties: false },
   ),
+  notify: Type.Object(
+    {
+      ...common,
+      channel: StringEnum(['email', 'slack', 'teams', 'webhook'] as const),
+      destination: Type.String({ minLength: 1, maxLength: 2048, description: 'Email address or webhook URL (template)' }),
+      template_id: Type.Optional(CredentialRef),
+      subject: Type.Optional(Type.String({ maxLength: 1000, description: 'Template' })),
+      message: Type.Optional(Type.String({ maxLength: 100_000, description: 'Template' })),
+      secret_credential_id: Type.Optional(CredentialRef),
+    },
+    { additionalProperties: false },
+  ),
 };
 const CHECKS = Object.fromEntries(Object.entries(STEP_SCHEMAS).map(([type, schema]) => [type, Compile(schema)])) as Record<StepType, ReturnType<typeof Compile>>;
 
@@ -93,7 +105,7 @@ export function normalizeSteps(steps: readonly Record<string, unknown>[]): Step[
     const prefix = `steps[${index}]`;
     const type = raw.type as string;
     if ((FUTURE_STEP_TYPES as readonly string[]).includes(type)) {
-      throw new ValidationError(`${prefix}.type: "${type}" steps are not available yet (they arrive with the notifications and step-library features)`, `${prefix}.type`);
+      throw new ValidationError(`${prefix}.type: "${type}" steps are not available yet (they arrive with the step-library feature)`, `${prefix}.type`);
     }
     const check = CHECKS[type as StepType];
     if (!check.Check(raw)) {

@@ -9,7 +9,7 @@ import { ConflictError, InvalidStateError, NotFoundError, ServiceCommunicationEr
 import type { Clock } from '../../shared/clock.ts';
 import { type Keyring, open, seal } from '../../shared/crypto-box.ts';
 import type { Actor } from '../../shared/roles.ts';
-import { QUEUES, type Queue, runTargetMessageId } from '../../worker/queue.ts';
+import { QUEUES, type Queue, queueDb, runTargetMessageId } from '../../worker/queue.ts';
 import type { AuditService } from '../audit/index.ts';
 import { maskParameters, needsTargets, type ParameterDeclarations, type ParameterValues, resolveParameters, type Step } from '../jobs/index.ts';
 import type { GroupsService, TargetsService } from '../targets/index.ts';
@@ -42,11 +42,6 @@ export interface PreparedRun {
   runTargets: Array<{ id: number; name: string | null }>;
 }
 
-/** pg-boss's raw-SQL adapter over a Kysely transaction, so messages commit with the run. */
-function queueDb(q: Queryable) {
-  return { executeSql: async (text: string, values: unknown[]) => ({ rows: (await q.executeQuery(CompiledQuery.raw(text, values))).rows as unknown[] }) };
-}
-
 /** Builds the runs service. */
 export function createRunsService(deps: {
   db: Db;
@@ -59,8 +54,11 @@ export function createRunsService(deps: {
   events: RunEvents;
   audit: AuditService;
   clock: Clock;
+  /** Told when a run of a job starts (once per process and run; the receiver dedupes across processes) and when a run finishes. */
+  onRunEvent?: (runId: number, change: { started: true } | { finished: string }) => Promise<void>;
 }) {
   const { db, repo, findJob, targets, groups, keyring, queue, events, audit, clock } = deps;
+  const announced = new Set<number>();
 
   async function getRun(id: number) {
     const run = await repo.findRun(id);
@@ -226,12 +224,25 @@ export function createRunsService(deps: {
       return { data: full.slice(offset), next_offset: Math.max(offset, full.length), complete };
     },
 
+    /** A worker started work on run `id` (its first target in this process). */
+    async started(id: number, jobId: number | null): Promise<void> {
+      if (jobId === null || announced.has(id)) {
+        return;
+      }
+      announced.add(id);
+      if (announced.size > 10_000) {
+        announced.delete(announced.values().next().value as number);
+      }
+      await deps.onRunEvent?.(id, { started: true });
+    },
+
     /** Finishes the run if nothing is left to do; emits run_finished once. True when it finished now. */
     async finalize(id: number): Promise<boolean> {
       const done = await repo.finalizeRun(id, clock.now());
       if (done) {
         events.emit({ runId: id, type: 'run_finished', data: { status: done.status, summary: done.summary } });
         await events.flush();
+        await deps.onRunEvent?.(id, { finished: done.status });
       }
       return done !== undefined;
     },

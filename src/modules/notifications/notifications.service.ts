@@ -1,0 +1,475 @@
+/**
+ * Notifications: every notification is a row first and a queue message in the same transaction;
+ * a worker sends it (notifications.delivery.ts). Also the SMTP settings (password sealed), the
+ * synchronous Slack/Teams sends, templates (checked when saved), per-user preferences, and the
+ * fan-out of job events to a job's `notify` destinations and to the people who asked for them.
+ */
+import { createHash } from 'node:crypto';
+
+import type { Db, NotificationTemplateRow, Queryable } from '../../db/schema.ts';
+import { InvalidStateError, NotFoundError, ServiceCommunicationError, ValidationError } from '../../errors.ts';
+import { MailError, sendMail, type SmtpOptions } from '../../executor/mail.ts';
+import type { SecretSettings } from '../../secrets/secret-settings.ts';
+import type { Clock } from '../../shared/clock.ts';
+import type { Actor } from '../../shared/roles.ts';
+import type { TemplateEngine } from '../../shared/templating.ts';
+import { QUEUES, type Queue, queueDb } from '../../worker/queue.ts';
+import type { AuditService } from '../audit/index.ts';
+import type { CredentialsService } from '../credentials/index.ts';
+import { checkTimezone } from '../scheduler/index.ts';
+import { type Channel, DeliveryError, deliver, postJson } from './notifications.channels.ts';
+import { defaultPreferences, destinationsFor, mergePreferences, type Preferences } from './notifications.preferences.ts';
+import type { NotificationsRepo, NotificationWrite } from './notifications.repo.ts';
+import type { NotificationCreateBody, PreferencesBody, SmtpSettingsBody, SmtpTestBody, TemplateCreateBody, TemplateUpdateBody } from './notifications.schemas.ts';
+import { checkTemplate, type EventContext, JOB_EVENTS, type JobEvent } from './notifications.templates.ts';
+
+const SMTP_PASSWORD = 'smtp_password';
+
+/** A job's `notify` setting. */
+export interface JobNotify {
+  on_start?: NotifyDestination[];
+  on_success?: NotifyDestination[];
+  on_failure?: NotifyDestination[];
+  on_cancel?: NotifyDestination[];
+}
+/** One destination of a job's `notify`. */
+export interface NotifyDestination {
+  channel: Channel;
+  destination: string;
+  template_id?: number;
+  secret_credential_id?: number;
+}
+
+const NOTIFY_KEY: Record<JobEvent, keyof JobNotify> = { 'job.started': 'on_start', 'job.completed': 'on_success', 'job.failed': 'on_failure', 'job.canceled': 'on_cancel' };
+const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
+
+/** The job event a final run status raises. */
+export function eventOfStatus(status: string): JobEvent | undefined {
+  return status === 'completed' ? 'job.completed' : status === 'failed' || status === 'timed_out' ? 'job.failed' : status === 'canceled' ? 'job.canceled' : undefined;
+}
+
+/** Throws a 400 naming `field` unless `destination` suits `channel`. */
+export function checkDestination(channel: Channel, destination: string, field = 'destination'): void {
+  const ok = channel === 'email' ? EMAIL.test(destination) : /^https?:\/\/[^\s]+$/.test(destination);
+  if (!ok) {
+    throw new ValidationError(`${field}: ${channel === 'email' ? 'an email address' : 'an http(s) URL'} is expected for ${channel}`, field);
+  }
+}
+
+/** Builds the notifications service. */
+export function createNotificationsService(deps: {
+  db: Db;
+  repo: NotificationsRepo;
+  queue: Queue | undefined;
+  templates: TemplateEngine;
+  secretSettings: SecretSettings;
+  credentials: CredentialsService;
+  audit: AuditService;
+  clock: Clock;
+  publicUrl: string;
+}) {
+  const { db, repo, queue, templates, secretSettings, credentials, audit, clock } = deps;
+
+  /** The SMTP transport options, or undefined when SMTP is not configured. */
+  async function smtpOptions(): Promise<SmtpOptions | undefined> {
+    const s = await repo.smtpSettings();
+    if (!s?.smtp_server) {
+      return undefined;
+    }
+    const password = await secretSettings.get<string>(SMTP_PASSWORD);
+    return {
+      host: String(s.smtp_server),
+      port: Number(s.smtp_port),
+      useTls: s.use_tls !== false,
+      username: (s.username as string | null) ?? undefined,
+      password: password ?? undefined,
+      fromEmail: String(s.from_email ?? s.username ?? `opsconductor@${String(s.smtp_server)}`),
+      fromName: (s.from_name as string | null) ?? 'OpsConductor',
+      tlsVerify: s.tls_verify !== false,
+    };
+  }
+
+  async function checkSecretCredential(id: number | undefined, field: string): Promise<void> {
+    if (id !== undefined && (await credentials.typeOf(id, field)) !== 'api_token') {
+      throw new ValidationError(`${field}: webhooks are signed with an api_token credential`, field);
+    }
+  }
+
+  async function templateRow(id: number, field = 'template_id'): Promise<NotificationTemplateRow> {
+    const row = await repo.template(id);
+    if (!row) {
+      throw new ValidationError(`${field}: template ${id} does not exist`, field);
+    }
+    return row;
+  }
+
+  /** Inserts rows and their queue messages in one transaction; returns the rows inserted (duplicates by dedupe key are skipped). */
+  async function enqueue(rows: NotificationWrite[], q?: Queryable): Promise<number[]> {
+    if (!queue) {
+      throw new ServiceCommunicationError('queue', 'The background queue is not running in this process');
+    }
+    const run = async (tx: Queryable) => {
+      const now = clock.now();
+      const ids: number[] = [];
+      for (const row of rows) {
+        const inserted = await repo.insert(tx, row, now);
+        if (inserted) {
+          ids.push(inserted.id);
+        }
+      }
+      if (ids.length > 0) {
+        await queue.insert(
+          ids.map((id) => ({ name: QUEUES.notification, data: { id } })),
+          { db: queueDb(tx) },
+        );
+      }
+      return ids;
+    };
+    return q ? run(q) : db.transaction().execute(run);
+  }
+
+  function render(template: string, context: Record<string, unknown>): string {
+    return templates.isTemplate(template) ? templates.render(template, context) : template;
+  }
+
+  /** The webhook document of a job event (the run's details, masked parameters only). */
+  const eventDocument = (ctx: EventContext, message: string) => ({
+    event: ctx.event,
+    job: ctx.job,
+    run: { id: ctx.run.id, status: ctx.run.status, trigger: ctx.run.trigger, started_at: ctx.run.started_at, finished_at: ctx.run.finished_at, duration_ms: ctx.run.duration_ms, summary: ctx.run.summary },
+    url: ctx.url,
+    message,
+  });
+
+  async function eventContext(runId: number, event: JobEvent) {
+    const run = await repo.runForEvent(runId);
+    if (!run) {
+      return undefined;
+    }
+    const url = `${deps.publicUrl.replace(/\/$/, '')}/job-runs/${run.id}`;
+    const context: EventContext = {
+      event,
+      job: { id: run.job_id, name: run.job_name },
+      run: {
+        id: run.id,
+        status: run.status,
+        trigger: run.trigger,
+        started_at: run.started_at?.toISOString() ?? null,
+        finished_at: run.finished_at?.toISOString() ?? null,
+        duration_ms: run.started_at && run.finished_at ? run.finished_at.getTime() - run.started_at.getTime() : null,
+        summary: run.summary,
+        parameters: run.parameters as Record<string, unknown>,
+        url,
+      },
+      url,
+    };
+    return { run, context };
+  }
+
+  const service = {
+    smtpOptions,
+
+    /** Checks one destination of a job's `notify` or a notify step; throws a 400 naming `field`.*. */
+    async checkNotifyDestination(d: { channel: string; destination: string; template_id?: number; secret_credential_id?: number }, field: string): Promise<void> {
+      const channel = d.channel as Channel;
+      checkDestination(channel, d.destination, `${field}.destination`);
+      if (d.template_id !== undefined) {
+        const template = await templateRow(d.template_id, `${field}.template_id`);
+        if (template.channel !== channel) {
+          throw new ValidationError(`${field}.template_id: template ${template.id} is for ${template.channel}, not ${channel}`, `${field}.template_id`);
+        }
+      }
+      if (d.secret_credential_id !== undefined) {
+        if (channel !== 'webhook') {
+          throw new ValidationError(`${field}.secret_credential_id: only webhooks are signed`, `${field}.secret_credential_id`);
+        }
+        await checkSecretCredential(d.secret_credential_id, `${field}.secret_credential_id`);
+      }
+    },
+
+    async smtpSettings() {
+      const s = (await repo.smtpSettings()) ?? {};
+      return {
+        smtp_server: (s.smtp_server as string | undefined) ?? null,
+        smtp_port: (s.smtp_port as number | undefined) ?? null,
+        use_tls: s.use_tls !== false,
+        username: (s.username as string | null | undefined) ?? null,
+        from_email: (s.from_email as string | null | undefined) ?? null,
+        from_name: (s.from_name as string | null | undefined) ?? null,
+        tls_verify: s.tls_verify !== false,
+        has_password: (await secretSettings.get<string>(SMTP_PASSWORD)) !== undefined,
+      };
+    },
+
+    async saveSmtpSettings(actor: Actor, input: SmtpSettingsBody): Promise<void> {
+      const { password, ...plain } = input;
+      await repo.saveSmtpSettings({ use_tls: true, tls_verify: true, ...plain }, clock.now());
+      if (password !== undefined) {
+        await (password === null ? secretSettings.remove(SMTP_PASSWORD) : secretSettings.set(SMTP_PASSWORD, password));
+      }
+      await audit.record(actor, 'notification.smtp_settings', { type: 'settings', id: 'smtp' }, { smtp_server: input.smtp_server, smtp_port: input.smtp_port, password_changed: password !== undefined });
+    },
+
+    /** Sends a test email now; the server's own error text on failure. */
+    async testSmtp(actor: Actor, input: SmtpTestBody): Promise<{ success: boolean; message: string }> {
+      const smtp = await smtpOptions();
+      if (!smtp) {
+        throw new InvalidStateError('SMTP is not configured: POST /api/notification/smtp/settings first');
+      }
+      try {
+        const body = input.body ?? 'This is a test message from OpsConductor.';
+        await sendMail(smtp, { to: input.to_email, subject: input.subject ?? 'OpsConductor test email', text: body });
+        await audit.record(actor, 'notification.smtp_test', { type: 'settings', id: 'smtp' }, { success: true });
+        return { success: true, message: 'Test email sent successfully' };
+      } catch (e) {
+        if (!(e instanceof MailError)) {
+          throw e;
+        }
+        await audit.record(actor, 'notification.smtp_test', { type: 'settings', id: 'smtp' }, { success: false });
+        return { success: false, message: (e as Error).message };
+      }
+    },
+
+    /** Slack or Teams now: the payload as given. */
+    async sendChatNow(actor: Actor, kind: 'slack' | 'teams', url: string, payload: Record<string, unknown>): Promise<{ success: boolean; message: string }> {
+      const name = kind === 'slack' ? 'Slack' : 'Teams';
+      try {
+        await postJson(url, JSON.stringify(payload));
+        await audit.record(actor, `notification.${kind}`, { type: 'url', id: new URL(url).host }, { success: true });
+        return { success: true, message: `${name} notification sent` };
+      } catch (e) {
+        if (e instanceof DeliveryError) {
+          await audit.record(actor, `notification.${kind}`, { type: 'url', id: new URL(url).host }, { success: false });
+          return { success: false, message: `${name} notification failed: ${e.message}` };
+        }
+        throw e;
+      }
+    },
+
+    /** Queues one notification (POST /notifications). */
+    async create(actor: Actor, input: NotificationCreateBody): Promise<number> {
+      checkDestination(input.channel, input.destination);
+      await checkSecretCredential(input.secret_credential_id, 'secret_credential_id');
+      if (input.secret_credential_id !== undefined && input.channel !== 'webhook') {
+        throw new ValidationError('secret_credential_id: only webhooks are signed', 'secret_credential_id');
+      }
+      const template = input.template_id === undefined ? undefined : await templateRow(input.template_id);
+      if (template && template.channel !== input.channel) {
+        throw new ValidationError(`template_id: template ${template.id} is for ${template.channel}, not ${input.channel}`, 'template_id');
+      }
+      if (!template && input.message === undefined && input.payload === undefined) {
+        throw new ValidationError('message: give a message, a template_id or a payload', 'message');
+      }
+      const context = { event: template?.event ?? 'notification', payload: input.payload ?? {}, message: input.message ?? '', subject: input.subject ?? '' };
+      let subject: string;
+      let body: string;
+      try {
+        subject = input.subject ?? (template ? render(template.subject, context) : '');
+        body = input.message ?? (template ? render(template.body, context) : '');
+      } catch (e) {
+        throw new ValidationError(`template_id: ${(e as Error).message}`, 'template_id');
+      }
+      const document = input.channel === 'webhook' ? { event: context.event, subject, message: body, payload: input.payload ?? {} } : (input.payload ?? {});
+      const [id] = await enqueue([
+        {
+          channel: input.channel,
+          destination: input.destination,
+          event: template?.event ?? null,
+          template_id: template?.id ?? null,
+          subject,
+          body,
+          payload: { document },
+          secret_credential_id: input.secret_credential_id ?? null,
+          run_id: null,
+          dedupe_key: null,
+          created_by: actor.id,
+        },
+      ]);
+      await audit.record(actor, 'notification.create', { type: 'notification', id: id as number }, { channel: input.channel });
+      return id as number;
+    },
+
+    async get(id: number) {
+      const row = await repo.find(id);
+      if (!row) {
+        throw new NotFoundError(`Notification ${id} not found`);
+      }
+      return row;
+    },
+    list: (q: { page: number; limit: number; status?: string; channel?: string }) =>
+      repo.list({ status: q.status === 'pending' ? 'queued' : q.status, channel: q.channel, offset: (q.page - 1) * q.limit, limit: q.limit }),
+
+    // ---- templates ----
+    templates: () => repo.templates(),
+    async template(id: number) {
+      const row = await repo.template(id);
+      if (!row) {
+        throw new NotFoundError(`Template ${id} not found`);
+      }
+      return row;
+    },
+    async createTemplate(actor: Actor, input: TemplateCreateBody) {
+      checkTemplate(templates, input.subject ?? '', 'subject');
+      checkTemplate(templates, input.body, 'body');
+      if (await repo.templateNameTaken(input.name)) {
+        throw new ValidationError(`name: a template named "${input.name}" exists`, 'name');
+      }
+      const row = await repo.insertTemplate({ ...input, subject: input.subject ?? '' }, clock.now());
+      await audit.record(actor, 'notification_template.create', { type: 'notification_template', id: row.id }, { channel: row.channel, event: row.event });
+      return row;
+    },
+    async updateTemplate(actor: Actor, id: number, input: TemplateUpdateBody) {
+      await service.template(id);
+      if (input.subject !== undefined) {
+        checkTemplate(templates, input.subject, 'subject');
+      }
+      if (input.body !== undefined) {
+        checkTemplate(templates, input.body, 'body');
+      }
+      if (input.name !== undefined && (await repo.templateNameTaken(input.name, id))) {
+        throw new ValidationError(`name: a template named "${input.name}" exists`, 'name');
+      }
+      const row = await repo.updateTemplate(id, input, clock.now());
+      await audit.record(actor, 'notification_template.update', { type: 'notification_template', id }, { fields: Object.keys(input) });
+      return row as NotificationTemplateRow;
+    },
+    async deleteTemplate(actor: Actor, id: number) {
+      const row = await service.template(id);
+      if (row.builtin) {
+        throw new InvalidStateError(`Template ${id} is a shipped default; edit it instead of deleting it`);
+      }
+      await repo.deleteTemplate(id);
+      await audit.record(actor, 'notification_template.delete', { type: 'notification_template', id });
+    },
+
+    // ---- preferences ----
+    async preferences(userId: number): Promise<Preferences> {
+      const saved = await repo.preferences(userId);
+      return saved ? mergePreferences(saved as unknown as Partial<Preferences>) : defaultPreferences();
+    },
+    async savePreferences(actor: Actor, userId: number, input: PreferencesBody): Promise<Preferences> {
+      if (!(await repo.userEmail(userId))) {
+        throw new NotFoundError(`User ${userId} not found`);
+      }
+      if (input.quiet_hours) {
+        checkTimezone(input.quiet_hours.timezone, 'quiet_hours.timezone');
+      }
+      const merged = mergePreferences(await service.preferences(userId), input as Partial<Preferences>);
+      await repo.savePreferences(userId, merged as never, clock.now());
+      await audit.record(actor, 'notification.preferences', { type: 'user', id: userId }, { fields: Object.keys(input) });
+      return merged;
+    },
+
+    // ---- job events ----
+    /** Queues the notifications of `event` for run `runId`: the job's `notify` destinations and the people whose preferences ask for it. Never throws. */
+    async runEvent(runId: number, event: JobEvent): Promise<number[]> {
+      const found = await eventContext(runId, event);
+      if (!found) {
+        return [];
+      }
+      const { run, context } = found;
+      const targets: NotifyDestination[] = [...(((run.notify ?? {}) as JobNotify)[NOTIFY_KEY[event]] ?? [])];
+      const emailReady = (await repo.smtpSettings())?.smtp_server !== undefined;
+      for (const userId of new Set([run.created_by, run.requested_by].filter((u): u is number => typeof u === 'number'))) {
+        const user = await repo.userEmail(userId);
+        if (user?.is_active) {
+          for (const [channel, destination] of destinationsFor(await service.preferences(userId), event, clock.now(), user.email)) {
+            if (channel !== 'email' || emailReady) {
+              targets.push({ channel, destination });
+            }
+          }
+        }
+      }
+      const rows: NotificationWrite[] = [];
+      const seen = new Set<string>();
+      for (const t of targets) {
+        const key = `run:${runId}:${event}:${t.channel}:${createHash('sha256').update(t.destination).digest('hex').slice(0, 24)}`;
+        if (seen.has(key)) {
+          continue;
+        }
+        seen.add(key);
+        const template = (t.template_id !== undefined ? await repo.template(t.template_id) : undefined) ?? (await repo.builtinTemplate(t.channel, event));
+        const ctx = context as unknown as Record<string, unknown>;
+        const subject = template ? render(template.subject, ctx) : `${context.job.name} ${context.run.status}`;
+        const body = template ? render(template.body, ctx) : `${context.job.name} ${context.run.status} (run ${runId})`;
+        const document = t.channel === 'webhook' ? eventDocument(context, body) : {};
+        rows.push({
+          channel: t.channel,
+          destination: t.destination,
+          event,
+          template_id: template?.id ?? null,
+          subject,
+          body,
+          payload: { document, url: context.url, status: context.run.status },
+          secret_credential_id: t.secret_credential_id ?? null,
+          run_id: runId,
+          dedupe_key: key,
+          created_by: null,
+        });
+      }
+      return rows.length > 0 ? enqueue(rows) : [];
+    },
+
+    /** Queues the notification of a notify step in run `runId`; `context` is the step's template context, `mask` hides the run's secrets. */
+    async fromStep(
+      runId: number,
+      step: { channel: Channel; destination: string; template_id?: number; subject?: string; message?: string; secret_credential_id?: number },
+      context: Record<string, unknown>,
+      mask: (text: string) => string,
+    ): Promise<number> {
+      await service.checkNotifyDestination(step, 'step');
+      const template = step.template_id === undefined ? undefined : await repo.template(step.template_id);
+      const subject = mask(step.subject ?? (template ? render(template.subject, context) : `OpsConductor run ${runId}`));
+      const body = mask(step.message ?? (template ? render(template.body, context) : ''));
+      const url = `${deps.publicUrl.replace(/\/$/, '')}/job-runs/${runId}`;
+      const document = step.channel === 'webhook' ? { event: 'job.step', run: { id: runId }, subject, message: body, url } : {};
+      const [id] = await enqueue([
+        { channel: step.channel, destination: step.destination, event: 'job.step', template_id: template?.id ?? null, subject, body, payload: { document, url }, secret_credential_id: step.secret_credential_id ?? null, run_id: runId, dedupe_key: null, created_by: null },
+      ]);
+      return id as number;
+    },
+
+    /** Sends notification `id` if it is due (the queue handler). */
+    async deliverOne(id: number, options: { staleS: number; maxAttempts: number; retryBaseS: number }): Promise<'sent' | 'retry' | 'failed' | 'skipped'> {
+      const row = await repo.claim(id, clock.now(), options.staleS);
+      if (!row) {
+        return 'skipped';
+      }
+      const payload = row.payload as { document?: Record<string, unknown>; url?: string; status?: string };
+      try {
+        await deliver(
+          { channel: row.channel as Channel, destination: row.destination, subject: row.subject, body: row.body, payload: payload.document ?? {}, url: payload.url, status: payload.status },
+          { smtp: smtpOptions, secret: async () => (row.secret_credential_id ? ((await credentials.resolve(row.secret_credential_id)).token ?? undefined) : undefined) },
+        );
+        await repo.markSent(id, clock.now());
+        return 'sent';
+      } catch (e) {
+        const error = (e as Error).message;
+        if ((e instanceof DeliveryError && e.permanent) || row.attempts >= options.maxAttempts) {
+          await repo.markFailed(id, error);
+          return 'failed';
+        }
+        const at = new Date(clock.now().getTime() + options.retryBaseS * 1000 * 2.5 ** (row.attempts - 1));
+        await repo.markRetry(id, error, at);
+        await queue?.send(QUEUES.notification, { id }, { startAfter: at });
+        return 'retry';
+      }
+    },
+
+    /** Re-queues notifications whose message was lost or whose sender died mid-send. */
+    async sweep(options: { graceS: number; staleS: number }): Promise<number> {
+      const ids = await repo.overdue(clock.now(), options.graceS, options.staleS);
+      if (ids.length > 0) {
+        await queue?.insert(ids.map((id) => ({ name: QUEUES.notification, data: { id } })));
+      }
+      return ids.length;
+    },
+
+    /** The events a job's `notify` may name. */
+    events: JOB_EVENTS,
+  };
+  return service;
+}
+
+/** The notifications service. */
+export type NotificationsService = ReturnType<typeof createNotificationsService>;
