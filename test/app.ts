@@ -50,8 +50,8 @@ export function unique(prefix = 'u'): string {
   return `${prefix}${randomBytes(4).toString('hex')}`;
 }
 
-/** Starts a test app; `env` adds OPSCONDUCTOR_* settings, `clock` replaces the wall clock, `worker` runs the queue and an in-process worker. */
-export async function createTestContext(options: { env?: Record<string, string>; clock?: Clock; worker?: boolean } = {}): Promise<TestContext> {
+/** Starts a test app; `env` adds OPSCONDUCTOR_* settings, `clock` replaces the wall clock, `worker` runs the queue and an in-process worker, `queue` the queue alone. */
+export async function createTestContext(options: { env?: Record<string, string>; clock?: Clock; worker?: boolean; queue?: boolean } = {}): Promise<TestContext> {
   const testDb = await createTestDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'oc-test-'));
   const config = loadConfig({ OPSCONDUCTOR_DATA_DIR: dataDir, OPSCONDUCTOR_ADMIN_PASSWORD: ADMIN_PASSWORD, OPSCONDUCTOR_LOG_LEVEL: 'debug', ...options.env });
@@ -61,7 +61,7 @@ export async function createTestContext(options: { env?: Record<string, string>;
     clock: options.clock,
     database: testDb.database,
     migrate: false,
-    queue: options.worker === true,
+    queue: options.worker === true || options.queue === true,
   });
   const worker = options.worker ? await startWorker(deps, { concurrency: deps.config.worker.concurrency, dispatch: true }) : undefined;
   await deps.users.ensureInitialAdmin(ADMIN_PASSWORD);

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
 import { type HttpSink, startHttpSink } from '../../../test/http-sink.ts';
 import { startSmtpServer, type TestSmtpServer } from '../../../test/smtp.ts';
+import { startNotificationSender } from './notifications.delivery.ts';
 
 const SIGNING_KEY = 'webhook-signing-key-123';
 const SECRET_PARAM = 'p4ssw0rd-never-in-notifications';
@@ -202,5 +203,35 @@ describe('notification delivery and job events', () => {
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(sink.accepted('/prefs').length, 2, 'the completed run in quiet hours sent nothing');
     assert.match(texts[1] ?? '', /failed/);
+  });
+});
+
+describe('notifications queued while no worker runs', () => {
+  test('wait in the queue and are all sent once a worker starts', async () => {
+    const ctx = await createTestContext({ queue: true });
+    const sink = await startHttpSink();
+    try {
+      const ids: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await ctx.request({ method: 'POST', url: '/notifications', token: ctx.adminToken, payload: { channel: 'webhook', destination: `${sink.url}/later`, message: `n${i}` } });
+        assert.equal(res.statusCode, 200, res.body);
+        ids.push(res.json().id as number);
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(sink.requests.length, 0, 'nothing is sent without a worker');
+      const stop = await startNotificationSender({ queue: ctx.deps.queue as NonNullable<typeof ctx.deps.queue>, notifications: ctx.deps.notifications, logger: ctx.deps.logger, options: ctx.config.notify });
+      try {
+        const got = await sink.waitFor('/later', 5);
+        assert.deepEqual(got.map((r) => r.json().message).sort(), ['n0', 'n1', 'n2', 'n3', 'n4']);
+        for (const id of ids) {
+          assert.equal((await ctx.deps.notifications.get(id)).status, 'sent');
+        }
+      } finally {
+        await stop();
+      }
+    } finally {
+      await ctx.close();
+      await sink.close();
+    }
   });
 });
