@@ -78,6 +78,18 @@ export const ConfigSchema = Type.Object({
     /** Base URL of the web console/API put in notifications (links to runs). @defaultValue http://localhost:3000 */
     publicUrl: Type.String({ pattern: '^https?://' }),
   }),
+  discovery: Type.Object({
+    /** Networks scans may reach (CIDRs or addresses). @defaultValue loopback only */
+    allow: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    /** Most addresses one discovery job may cover. @defaultValue 65536 */
+    maxAddresses: Type.Integer({ minimum: 1, maximum: 16_777_216 }),
+    /** Sockets in flight per scan. @defaultValue 512 */
+    concurrency: Type.Integer({ minimum: 1, maximum: 10_000 }),
+    /** Connect timeout per probe in ms (one retry after a timeout). @defaultValue 1000 */
+    timeoutMs: Type.Integer({ minimum: 50, maximum: 60_000 }),
+    /** Connection attempts started per second; 0 = unlimited. @defaultValue 0 */
+    ratePerSecond: Type.Integer({ minimum: 0 }),
+  }),
   /** pino level. @defaultValue info */
   logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
@@ -128,6 +140,11 @@ export const ENV_VARS: Record<string, { path: string; parse: Parser; secret?: bo
   OPSCONDUCTOR_NOTIFY_MAX_ATTEMPTS: { path: 'notify.maxAttempts', parse: 'int' },
   OPSCONDUCTOR_NOTIFY_RETRY_BASE_S: { path: 'notify.retryBaseS', parse: 'number' },
   OPSCONDUCTOR_PUBLIC_URL: { path: 'notify.publicUrl', parse: 'string' },
+  OPSCONDUCTOR_DISCOVERY_ALLOW: { path: 'discovery.allow', parse: 'list' },
+  OPSCONDUCTOR_DISCOVERY_MAX_ADDRESSES: { path: 'discovery.maxAddresses', parse: 'int' },
+  OPSCONDUCTOR_DISCOVERY_CONCURRENCY: { path: 'discovery.concurrency', parse: 'int' },
+  OPSCONDUCTOR_DISCOVERY_TIMEOUT_MS: { path: 'discovery.timeoutMs', parse: 'int' },
+  OPSCONDUCTOR_DISCOVERY_RATE: { path: 'discovery.ratePerSecond', parse: 'int' },
 };
 
 const OVERRIDE_PATHS: Record<keyof ConfigOverrides, string> = {
@@ -156,6 +173,7 @@ function defaults(): Record<string, unknown> {
     worker: { concurrency: 50, leaseS: 30, maxOutputBytes: 1024 * 1024 },
     files: { maxUploadBytes: 100 * 1024 * 1024 },
     notify: { maxAttempts: 5, retryBaseS: 60, publicUrl: 'http://localhost:3000' },
+    discovery: { allow: ['127.0.0.0/8', '::1/128'], maxAddresses: 65_536, concurrency: 512, timeoutMs: 1000, ratePerSecond: 0 },
     logLevel: 'info',
   };
 }

@@ -33,6 +33,7 @@ import { createSecretSettings, type SecretSettings } from './secrets/secret-sett
 import { loadKeyring } from './secrets/keyring.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
 import { createTemplateEngine, type TemplateEngine } from './shared/templating.ts';
+import { createDiscoveryRepo, createDiscoveryService, type DiscoveryRepo, type DiscoveryService } from './modules/discovery/index.ts';
 import { createNotificationsRepo, createNotificationsService, eventOfStatus, type NotificationsService } from './modules/notifications/index.ts';
 import { createSchedulerLoop, createSchedulerRepo, createSchedulerService, type SchedulerLoop, type SchedulerService } from './modules/scheduler/index.ts';
 import type { Keyring } from './shared/crypto-box.ts';
@@ -66,6 +67,8 @@ export interface Deps {
   executor: ExecutorService;
   scheduler: SchedulerService;
   notifications: NotificationsService;
+  discovery: DiscoveryService;
+  discoveryRepo: DiscoveryRepo;
   /** Fires due schedules; started by the processes that schedule (start, scheduler). */
   schedulerLoop: SchedulerLoop;
   /** Releases every resource, last acquired first. */
@@ -94,7 +97,7 @@ export function openConfiguredDatabase(config: Config, logger: Logger): Promise<
 }
 
 /** The domain services every process shares. */
-type Modules = Pick<Deps, 'secretSettings' | 'audit' | 'auth' | 'users' | 'credentials' | 'targets' | 'groups' | 'targetConnector' | 'jobs' | 'templates' | 'runsRepo' | 'runEvents' | 'runs' | 'files' | 'executor' | 'scheduler' | 'schedulerLoop' | 'notifications'>;
+type Modules = Pick<Deps, 'secretSettings' | 'audit' | 'auth' | 'users' | 'credentials' | 'targets' | 'groups' | 'targetConnector' | 'jobs' | 'templates' | 'runsRepo' | 'runEvents' | 'runs' | 'files' | 'executor' | 'scheduler' | 'schedulerLoop' | 'notifications' | 'discovery' | 'discoveryRepo'>;
 
 /** Wires the modules over an open database; each gets only what it needs. */
 async function createModules(config: Config, database: Database, keyring: Keyring, queue: Queue | undefined, clock: Clock, logger: Logger): Promise<Modules> {
@@ -127,11 +130,13 @@ async function createModules(config: Config, database: Database, keyring: Keyrin
   const runs = createRunsService({ db, repo: runsRepo, findJob: (id) => jobsRepo.findById(id), targets, groups, keyring, queue, events: runEvents, audit, clock, onRunEvent });
   const files = createFilesService({ root: config.files.dir ?? join(config.dataDir, 'files'), maxUploadBytes: config.files.maxUploadBytes, audit });
   const executor = createExecutorService({ runs, jobs, targets, connector: targetConnector, credentials, audit, filesRoot: files.root, maxOutputBytes: config.worker.maxOutputBytes });
+  const discoveryRepo = createDiscoveryRepo(db);
+  const discovery = createDiscoveryService({ repo: discoveryRepo, queue, targets, groups, credentials, audit, clock, settings: config.discovery });
   const schedulerRepo = createSchedulerRepo(db);
   const findJob = (id: number) => jobsRepo.findById(id);
   const scheduler = createSchedulerService({ db, repo: schedulerRepo, findJob, targets, groups, runs, keyring, audit, clock });
   const schedulerLoop = createSchedulerLoop({ db, database, repo: schedulerRepo, runs, parameters: scheduler.parameterValues, clock, logger });
-  return { secretSettings, audit, auth, users, credentials, targets, groups, targetConnector, jobs, templates, runsRepo, runEvents, runs, files, executor, scheduler, schedulerLoop, notifications };
+  return { secretSettings, audit, auth, users, credentials, targets, groups, targetConnector, jobs, templates, runsRepo, runEvents, runs, files, executor, scheduler, schedulerLoop, notifications, discovery, discoveryRepo };
 }
 
 /** Builds all dependencies; on failure releases what was already acquired. */

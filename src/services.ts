@@ -7,6 +7,7 @@ import type { App } from './http/types.ts';
 import { auditRoutes } from './modules/audit/index.ts';
 import { authRoutes } from './modules/auth/index.ts';
 import { credentialsRoutes } from './modules/credentials/index.ts';
+import { discoveryRoutes } from './modules/discovery/index.ts';
 import { executorRoutes } from './modules/executor/index.ts';
 import { filesRoutes } from './modules/files/index.ts';
 import { jobsRoutes } from './modules/jobs/index.ts';
@@ -57,7 +58,7 @@ const SERVICE_ROUTES: Record<ServiceName, (app: App, deps: Deps) => void> = {
   },
   scheduler: (app, deps) => schedulerRoutes(app, deps),
   notification: (app, deps) => notificationsRoutes(app, deps),
-  discovery: () => {},
+  discovery: (app, deps) => discoveryRoutes(app, deps),
   libraries: () => {},
 };
 

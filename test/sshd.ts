@@ -112,8 +112,14 @@ export interface Sshd {
   stop(): Promise<void>;
 }
 
-/** Starts an sshd on a free loopback port. */
-export async function startSshd(): Promise<Sshd> {
+/**
+ * Starts an sshd on a free loopback port (or `port`), on 127.0.0.1 or on each of `addresses`
+ * (loopback ones; sshd takes at most 16 listen addresses, so start several for more).
+ */
+export async function startSshd(options: { addresses?: string[]; port?: number } = {}): Promise<Sshd> {
+  if ((options.addresses?.length ?? 0) > 16) {
+    throw new Error('sshd listens on at most 16 addresses: start one sshd per 16');
+  }
   if (!ensureTestUser()) {
     throw new Error(`cannot create the test user ${SSH_TEST_USER}`);
   }
@@ -121,7 +127,7 @@ export async function startSshd(): Promise<Sshd> {
   const dir = mkdtempSync(join(tmpdir(), 'oc-sshd-'));
   // sshd reads authorized_keys as the logging-in user: let it traverse the directory.
   chmodSync(dir, 0o711);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const clientKeyFingerprint = keygen(join(dir, 'client'));
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client.pub')), { mode: 0o644 });
   let child: ChildProcess | undefined;
@@ -135,7 +141,7 @@ export async function startSshd(): Promise<Sshd> {
       join(dir, 'sshd_config'),
       [
         `Port ${port}`,
-        'ListenAddress 127.0.0.1',
+        ...(options.addresses ?? ['127.0.0.1']).map((a) => `ListenAddress ${a}`),
         `HostKey ${hostKey}`,
         `PidFile ${join(dir, 'sshd.pid')}`,
         `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
@@ -165,7 +171,7 @@ export async function startSshd(): Promise<Sshd> {
   };
 
   const handle: Sshd = {
-    host: '127.0.0.1',
+    host: options.addresses?.[0] ?? '127.0.0.1',
     port,
     clientKey: readFileSync(join(dir, 'client'), 'utf8'),
     clientKeyFingerprint,

@@ -276,6 +276,36 @@ export interface NotificationPreferencesTable {
   updated_at: Timestamp;
 }
 
+export interface DiscoveryJobsTable {
+  id: Generated<number>;
+  name: Generated<string>;
+  network_range: string;
+  ports: number[];
+  scanner: Generated<string>;
+  status: Generated<string>;
+  progress: Generated<number>;
+  summary: ColumnType<Record<string, unknown>, string | undefined, string>;
+  error: string | null;
+  cancel_requested: Generated<boolean>;
+  created_by: number | null;
+  created_at: Timestamp;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface DiscoveredHostsTable {
+  id: Generated<number>;
+  job_id: number;
+  host: string;
+  hostname: string | null;
+  os: Generated<string>;
+  os_hint: string | null;
+  services: Json<string[]>;
+  ports: Json<Array<{ port: number; service: string; banner: string | null }>>;
+  import_status: Generated<string>;
+  target_id: number | null;
+}
+
 /** Every table Kysely knows about. */
 export interface Schema {
   settings: SettingsTable;
@@ -298,6 +328,8 @@ export interface Schema {
   notification_templates: NotificationTemplatesTable;
   notifications: NotificationsTable;
   notification_preferences: NotificationPreferencesTable;
+  discovery_jobs: DiscoveryJobsTable;
+  discovered_hosts: DiscoveredHostsTable;
 }
 
 /** The application's database handle. */
@@ -321,3 +353,5 @@ export type ScheduleFireRow = Selectable<ScheduleFiresTable>;
 export type NotificationTemplateRow = Selectable<NotificationTemplatesTable>;
 export type NotificationRow = Selectable<NotificationsTable>;
 export type NotificationPreferencesRow = Selectable<NotificationPreferencesTable>;
+export type DiscoveryJobRow = Selectable<DiscoveryJobsTable>;
+export type DiscoveredHostRow = Selectable<DiscoveredHostsTable>;

@@ -28,7 +28,7 @@ export async function startQueue(database: Database, logger: Logger): Promise<Qu
 }
 
 /** Queue names. */
-export const QUEUES = { runTarget: 'run-target', notification: 'notification' } as const;
+export const QUEUES = { runTarget: 'run-target', notification: 'notification', discovery: 'discovery' } as const;
 
 /** pg-boss's raw-SQL adapter over a Kysely handle or transaction, so messages commit with the caller's writes. */
 export function queueDb(q: Queryable) {
@@ -53,4 +53,6 @@ export async function createQueues(boss: Queue): Promise<void> {
   await retryTransient(() => boss.createQueue(QUEUES.runTarget, { name: QUEUES.runTarget, retryLimit: 0, expireInSeconds: 23 * 3600 } as never), { alsoRetry: ['23505'] });
   // Notifications: the row is the record; retries are scheduled by the sender, lost messages re-sent by its sweep.
   await retryTransient(() => boss.createQueue(QUEUES.notification, { name: QUEUES.notification, retryLimit: 0, expireInSeconds: 15 * 60 } as never), { alsoRetry: ['23505'] });
+  // Discovery scans: a message starts a job once (the job row says whether it may run).
+  await retryTransient(() => boss.createQueue(QUEUES.discovery, { name: QUEUES.discovery, retryLimit: 0, expireInSeconds: 23 * 3600 } as never), { alsoRetry: ['23505'] });
 }

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
 import type { Deps } from '../deps.ts';
+import { startDiscoveryRunner } from '../modules/discovery/index.ts';
 import { startNotificationSender } from '../modules/notifications/index.ts';
 import { startDispatcher } from './dispatcher.ts';
 import { startReaper } from './reaper.ts';
@@ -36,6 +37,7 @@ export async function startWorker(deps: Deps, options: { concurrency: number; di
     maxOutputBytes: config.worker.maxOutputBytes,
   });
   const stopSender = await startNotificationSender({ queue, notifications: deps.notifications, logger, options: config.notify });
+  const stopDiscovery = await startDiscoveryRunner({ queue, database: deps.database, repo: deps.discoveryRepo, clock, logger, settings: config.discovery });
   const dispatcher = await startDispatcher({
     queue,
     database: deps.database,
@@ -53,6 +55,7 @@ export async function startWorker(deps: Deps, options: { concurrency: number; di
     stop: async () => {
       stopReaper();
       await stopSender();
+      await stopDiscovery();
       await dispatcher.stop();
     },
   };

@@ -1,0 +1,267 @@
+/**
+ * Built-in TCP connect scanner: which host:port pairs accept a connection, with no root and no
+ * system tool. Pairs are taken lazily (port by port, every host in turn, so one host is not hit
+ * with all its ports at once), a fixed number of sockets is in flight, each attempt has its own
+ * timer, and a socket is destroyed as soon as it connects (identification reconnects). A refusal
+ * or an unreachable host is "closed"; a timeout is retried, and after the last timeout the pair
+ * counts as "filtered". No database, no domain types.
+ */
+import type { LookupAddress } from 'node:dns';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { connect, type LookupFunction } from 'node:net';
+
+/** How a scan runs. */
+export interface ScanOptions {
+  /** Sockets in flight at once. @defaultValue 512 */
+  concurrency?: number;
+  /** Connect timeout per attempt, in ms. @defaultValue 1000 */
+  timeoutMs?: number;
+  /** Extra attempts after a timeout (never after a refusal). @defaultValue 1 */
+  retries?: number;
+  /** Connection attempts (retries included) started per second; 0 or undefined = unlimited. */
+  ratePerSecond?: number;
+  /** Stops starting connections, destroys open sockets; the scan resolves with what it found, marked canceled. */
+  signal?: AbortSignal;
+  /** Told how many host:port pairs are finished, at most every 100 ms and once at the end. */
+  onProgress?(done: number, total: number): void;
+}
+
+/** A host:port pair that accepted a connection. */
+export interface OpenPort {
+  host: string;
+  port: number;
+}
+
+/** What a scan found. */
+export interface ScanResult {
+  /** Open pairs, in input order (host, then port). */
+  open: OpenPort[];
+  /** Pairs finished (open, closed or filtered); less than `total` when canceled. */
+  probed: number;
+  /** Pairs to probe: distinct hosts × distinct ports. */
+  total: number;
+  /** The signal stopped the scan before every pair was probed. */
+  canceled: boolean;
+  /** Pairs that timed out on every attempt (a firewall dropping, or nobody there). */
+  filtered: number;
+  /** Connection attempts started, retries included. */
+  attempts: number;
+  /** Most sockets that were open at the same time (never more than `concurrency`). */
+  maxInFlight: number;
+}
+
+type Outcome = 'open' | 'closed' | 'timeout' | 'canceled';
+
+const PROGRESS_INTERVAL_MS = 100;
+
+/** Cancellation callbacks of what is in flight, run by one abort listener (not one listener per socket). */
+type Cancelers = Set<() => void>;
+
+/** One connection attempt; the socket is destroyed whatever happens. */
+function attempt(host: string, port: number, timeoutMs: number, lookup: LookupFunction, cancelers: Cancelers): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, lookup });
+    const finish = (outcome: Outcome) => {
+      clearTimeout(timer);
+      cancelers.delete(cancel);
+      socket.destroy();
+      resolve(outcome);
+    };
+    const cancel = () => finish('canceled');
+    const timer = setTimeout(() => finish('timeout'), timeoutMs);
+    cancelers.add(cancel);
+    socket.once('connect', () => finish('open'));
+    // ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ENOTFOUND…: nothing listens there (or nothing is there).
+    socket.on('error', (e: NodeJS.ErrnoException) => finish(e.code === 'ETIMEDOUT' ? 'timeout' : 'closed'));
+  });
+}
+
+/** Waits `ms`, or less when canceled. */
+function pause(ms: number, cancelers: Cancelers): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      cancelers.delete(done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    cancelers.add(done);
+  });
+}
+
+/** Spaces attempt starts `1000 / rate` ms apart (no burst); a no-op without a rate. */
+function rateLimiter(ratePerSecond: number | undefined, cancelers: Cancelers): () => Promise<void> {
+  if (!ratePerSecond || ratePerSecond <= 0) {
+    return () => Promise.resolve();
+  }
+  const gapMs = 1000 / ratePerSecond;
+  let next = performance.now();
+  return () => {
+    const now = performance.now();
+    const at = Math.max(now, next);
+    next = at + gapMs;
+    return at - now >= 1 ? pause(at - now, cancelers) : Promise.resolve();
+  };
+}
+
+/** Resolves each host name once per scan (not once per port); Node skips it for IP literals. */
+function cachedLookup(): LookupFunction {
+  const cache = new Map<string, Promise<LookupAddress[]>>();
+  return (hostname, options, callback) => {
+    let found = cache.get(hostname);
+    if (!found) {
+      found = dnsLookup(hostname, { all: true });
+      cache.set(hostname, found);
+    }
+    found.then(
+      (all) => {
+        const family = options.family === 4 || options.family === 'IPv4' ? 4 : options.family === 6 || options.family === 'IPv6' ? 6 : 0;
+        const matching = family ? all.filter((a) => a.family === family) : all;
+        const first = matching[0];
+        if (options.all) {
+          callback(null, matching);
+        } else if (first) {
+          callback(null, first.address, first.family);
+        } else {
+          callback(Object.assign(new Error(`no IPv${family} address for ${hostname}`), { code: 'ENOTFOUND' }), '', 0);
+        }
+      },
+      (err: NodeJS.ErrnoException) => callback(err, '', 0),
+    );
+  };
+}
+
+/** Calls `onProgress` at most every 100 ms; `force` for the final call. */
+function throttle(onProgress: ScanOptions['onProgress'], total: number): (done: number, force?: boolean) => void {
+  let last = 0;
+  return (done, force = false) => {
+    const now = performance.now();
+    if (onProgress && (force || now - last >= PROGRESS_INTERVAL_MS)) {
+      last = now;
+      onProgress(done, total);
+    }
+  };
+}
+
+function distinctPorts(ports: number[]): number[] {
+  for (const port of ports) {
+    if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+      throw new RangeError(`not a TCP port: ${port}`);
+    }
+  }
+  return [...new Set(ports)];
+}
+
+/** A scan in progress: its settings, counters and the one place that cancels everything in flight. */
+interface Scan {
+  hosts: string[];
+  ports: number[];
+  total: number;
+  timeoutMs: number;
+  retries: number;
+  cancelers: Cancelers;
+  stopped: AbortController;
+  waitTurn: () => Promise<void>;
+  lookup: LookupFunction;
+  progress: (done: number, force?: boolean) => void;
+  stats: { next: number; probed: number; filtered: number; attempts: number; inFlight: number; maxInFlight: number };
+  openIndexes: number[];
+}
+
+function stopScan(scan: Scan): void {
+  scan.stopped.abort();
+  scan.cancelers.forEach((cancel) => cancel());
+}
+
+/** One host:port pair: an attempt, and more after timeouts. */
+async function probePair(scan: Scan, host: string, port: number): Promise<Outcome> {
+  const { stats } = scan;
+  for (let attempted = 0; ; attempted++) {
+    await scan.waitTurn();
+    if (scan.stopped.signal.aborted) {
+      return 'canceled';
+    }
+    stats.attempts++;
+    stats.maxInFlight = Math.max(stats.maxInFlight, ++stats.inFlight);
+    const outcome = await attempt(host, port, scan.timeoutMs, scan.lookup, scan.cancelers);
+    stats.inFlight--;
+    if (outcome !== 'timeout' || attempted >= scan.retries) {
+      return outcome;
+    }
+  }
+}
+
+/** Takes pairs until none are left or the scan stops. Pair i is host i mod H on port ⌊i / H⌋: computed, never materialised. */
+async function runWorker(scan: Scan): Promise<void> {
+  const { stats, hosts, ports } = scan;
+  while (!scan.stopped.signal.aborted && stats.next < scan.total) {
+    const index = stats.next++;
+    const outcome = await probePair(scan, hosts[index % hosts.length] as string, ports[Math.floor(index / hosts.length)] as number);
+    if (outcome === 'canceled') {
+      return;
+    }
+    stats.probed++;
+    stats.filtered += outcome === 'timeout' ? 1 : 0;
+    if (outcome === 'open') {
+      scan.openIndexes.push(index);
+    }
+    scan.progress(stats.probed);
+  }
+}
+
+/** Open pairs in input order: by host, then by port. */
+function openPairs(scan: Scan): OpenPort[] {
+  const width = scan.hosts.length;
+  return scan.openIndexes
+    .map((i) => ({ h: i % width, p: Math.floor(i / width) }))
+    .sort((a, b) => a.h - b.h || a.p - b.p)
+    .map(({ h, p }) => ({ host: scan.hosts[h] as string, port: scan.ports[p] as number }));
+}
+
+/**
+ * Finds the open TCP ports among `hosts` × `ports` with plain connects. Resolves (never rejects on
+ * network errors) with the open pairs in input order; when `signal` aborts, with what was found so
+ * far and `canceled: true`. Throws RangeError for a port outside 1–65535, and whatever `onProgress` throws.
+ */
+export async function findOpenPorts(hosts: string[], ports: number[], options: ScanOptions = {}): Promise<ScanResult> {
+  const [hostList, portList] = [[...new Set(hosts)], distinctPorts(ports)];
+  const total = hostList.length * portList.length;
+  const cancelers: Cancelers = new Set();
+  const scan: Scan = {
+    hosts: hostList,
+    ports: portList,
+    total,
+    timeoutMs: options.timeoutMs ?? 1000,
+    retries: options.retries ?? 1,
+    cancelers,
+    stopped: new AbortController(),
+    waitTurn: rateLimiter(options.ratePerSecond, cancelers),
+    lookup: cachedLookup(),
+    progress: throttle(options.onProgress, total),
+    stats: { next: 0, probed: 0, filtered: 0, attempts: 0, inFlight: 0, maxInFlight: 0 },
+    openIndexes: [],
+  };
+  const { signal } = options;
+  const stop = () => stopScan(scan);
+  signal?.addEventListener('abort', stop, { once: true });
+  if (signal?.aborted) {
+    stop();
+  }
+  const workerCount = Math.min(Math.max(1, Math.floor(options.concurrency ?? 512) || 1), total);
+  // A worker that throws (onProgress did) stops the others, and the scan rejects once all have let go of their sockets.
+  const workers = Array.from({ length: workerCount }, () =>
+    runWorker(scan).catch((e: unknown) => {
+      stop();
+      throw e;
+    }),
+  );
+  const settled = await Promise.allSettled(workers);
+  signal?.removeEventListener('abort', stop);
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) {
+    throw failed.reason;
+  }
+  scan.progress(scan.stats.probed, true);
+  const { probed, filtered, attempts, maxInFlight } = scan.stats;
+  return { open: openPairs(scan), probed, total, canceled: probed < total && scan.stopped.signal.aborted, filtered, attempts, maxInFlight };
+}

@@ -1,0 +1,100 @@
+/**
+ * The scan itself, as a background task on any worker: takes a queued discovery job, expands its
+ * range (resolving host names, every address checked against the allow-list again), finds open
+ * ports (built-in TCP connect scanner, or nmap), identifies services by banner, records the hosts.
+ * Progress is written as it goes; a cancel (NOTIFY) stops the scan and keeps what was found.
+ */
+import type { Database } from '../../db/database.ts';
+import { identifyHosts } from '../../discovery/identify.ts';
+import { nmapOpenPorts } from '../../discovery/nmap.ts';
+import { parseNetworkRange, resolveHostnames } from '../../discovery/ranges.ts';
+import { findOpenPorts } from '../../discovery/scanner.ts';
+import type { Logger } from '../../logging.ts';
+import type { Clock } from '../../shared/clock.ts';
+import { QUEUES, type Queue } from '../../worker/queue.ts';
+import { DISCOVERY_CANCEL_CHANNEL, type DiscoveryRepo } from './discovery.repo.ts';
+import type { ScanSettings } from './discovery.service.ts';
+
+const PROGRESS_WRITE_MS = 500;
+
+/** Runs discovery jobs from the queue until stopped. */
+export async function startDiscoveryRunner(deps: { queue: Queue; database: Pick<Database, 'listen'>; repo: DiscoveryRepo; clock: Clock; logger: Logger; settings: ScanSettings & { ratePerSecond: number } }): Promise<() => Promise<void>> {
+  const { queue, repo, clock, logger, settings } = deps;
+  const running = new Map<number, AbortController>();
+
+  async function run(jobId: number): Promise<void> {
+    const row = await repo.claim(jobId, clock.now());
+    if (!row) {
+      return;
+    }
+    const controller = new AbortController();
+    running.set(jobId, controller);
+    const started = Date.now();
+    let lastWrite = 0;
+    const progress = (value: number) => {
+      if (Date.now() - lastWrite >= PROGRESS_WRITE_MS) {
+        lastWrite = Date.now();
+        void repo.progress(jobId, Math.min(99, Math.max(0, Math.floor(value)))).catch(() => {});
+      }
+    };
+    try {
+      if (await repo.cancelRequested(jobId)) {
+        controller.abort();
+      }
+      const parsed = parseNetworkRange(row.network_range, settings);
+      if (parsed.errors.length > 0) {
+        throw new Error(`network_range: ${parsed.errors.map((e) => `${e.part}: ${e.message}`).join('; ')}`);
+      }
+      const resolved = await resolveHostnames(parsed.hostnames, settings);
+      const hostname = new Map(resolved.hosts.map((h) => [h.address, h.hostname]));
+      const addresses = [...new Set([...parsed.addresses, ...resolved.hosts.map((h) => h.address)])];
+      const scan =
+        row.scanner === 'nmap'
+          ? { open: await nmapOpenPorts(addresses, row.ports, { signal: controller.signal, timing: 'T4' }), probed: addresses.length * row.ports.length, canceled: controller.signal.aborted }
+          : await findOpenPorts(addresses, row.ports, {
+              concurrency: settings.concurrency,
+              timeoutMs: settings.timeoutMs,
+              ratePerSecond: settings.ratePerSecond,
+              signal: controller.signal,
+              onProgress: (done, total) => progress((done / Math.max(1, total)) * 90),
+            });
+      const identities = await identifyHosts(
+        scan.open.map((o) => ({ host: o.host, port: o.port })),
+        { signal: controller.signal },
+      );
+      await repo.saveHosts(
+        jobId,
+        identities.map((i) => ({ host: i.host, hostname: hostname.get(i.host) ?? null, os: i.os, osHint: i.osHint, services: i.services, ports: i.ports })),
+      );
+      const canceled = scan.canceled || controller.signal.aborted;
+      const summary = {
+        scanner: row.scanner,
+        addresses: addresses.length,
+        ports: row.ports.length,
+        probed: scan.probed,
+        open_ports: scan.open.length,
+        hosts_found: identities.length,
+        duration_ms: Date.now() - started,
+        ...(resolved.errors.length > 0 ? { unresolved: resolved.errors } : {}),
+      };
+      await repo.finish(jobId, { status: canceled ? 'canceled' : 'completed', summary, now: clock.now() });
+    } catch (e) {
+      logger.warn({ err: e, discovery_job_id: jobId }, 'discovery job failed');
+      await repo.finish(jobId, { status: 'failed', summary: { duration_ms: Date.now() - started }, error: (e as Error).message, now: clock.now() });
+    } finally {
+      running.delete(jobId);
+    }
+  }
+
+  const unlisten = await deps.database.listen(DISCOVERY_CANCEL_CHANNEL, (payload) => running.get(Number(payload))?.abort());
+  const id = await queue.work<{ jobId: number }>(QUEUES.discovery, { batchSize: 1, pollingIntervalSeconds: 1 }, async (jobs) => {
+    for (const job of jobs) {
+      await run(job.data.jobId);
+    }
+  });
+  return async () => {
+    running.forEach((c) => c.abort());
+    await queue.offWork({ id });
+    await unlisten();
+  };
+}
