@@ -287,6 +287,7 @@ export interface DiscoveryJobsTable {
   summary: ColumnType<Record<string, unknown>, string | undefined, string>;
   error: string | null;
   cancel_requested: Generated<boolean>;
+  heartbeat_at: Date | null;
   created_by: number | null;
   created_at: Timestamp;
   started_at: Date | null;

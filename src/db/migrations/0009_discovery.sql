@@ -12,6 +12,8 @@ create table discovery_jobs (
   summary jsonb not null default '{}'::jsonb,
   error text,
   cancel_requested boolean not null default false,
+  -- Renewed by the worker scanning it; a running job whose heartbeat stops was lost with its worker.
+  heartbeat_at timestamptz,
   created_by integer,
   created_at timestamptz not null default now(),
   started_at timestamptz,

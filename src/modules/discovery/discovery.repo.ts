@@ -40,7 +40,20 @@ export function createDiscoveryRepo(db: Db) {
 
     /** Takes a queued job for running; undefined when it is not queued (started elsewhere, canceled). */
     claim: (id: number, now: Date) =>
-      db.updateTable('discovery_jobs').set({ status: 'running', started_at: now, progress: 0 }).where('id', '=', id).where('status', '=', 'queued').where('cancel_requested', '=', false).returningAll().executeTakeFirst(),
+      db.updateTable('discovery_jobs').set({ status: 'running', started_at: now, heartbeat_at: now, progress: 0 }).where('id', '=', id).where('status', '=', 'queued').where('cancel_requested', '=', false).returningAll().executeTakeFirst(),
+    /** Renews the heartbeat of the jobs this worker is scanning. */
+    beat: (ids: number[], now: Date) => (ids.length === 0 ? Promise.resolve() : db.updateTable('discovery_jobs').set({ heartbeat_at: now }).where('id', 'in', ids).where('status', '=', 'running').execute().then(() => undefined)),
+    /** Fails running jobs whose worker went quiet for `staleS` (it died); returns their ids. */
+    reapLost: async (now: Date, staleS: number) =>
+      (
+        await db
+          .updateTable('discovery_jobs')
+          .set({ status: 'failed', error: 'worker_lost: the worker scanning this job stopped; create a new job to scan again', finished_at: now })
+          .where('status', '=', 'running')
+          .where('heartbeat_at', '<', new Date(now.getTime() - staleS * 1000))
+          .returning('id')
+          .execute()
+      ).map((r) => r.id),
     progress: (id: number, progress: number) => db.updateTable('discovery_jobs').set({ progress }).where('id', '=', id).where('status', '=', 'running').execute(),
     finish: (id: number, set: { status: string; summary: Record<string, unknown>; error?: string | null; now: Date }) =>
       db

@@ -16,6 +16,9 @@ import { DISCOVERY_CANCEL_CHANNEL, type DiscoveryRepo } from './discovery.repo.t
 import type { ScanSettings } from './discovery.service.ts';
 
 const PROGRESS_WRITE_MS = 500;
+/** Heartbeat of running scans; a job silent for LOST_S is failed as worker_lost by any worker. */
+const HEARTBEAT_MS = 10_000;
+export const LOST_S = 60;
 
 /** Runs discovery jobs from the queue until stopped. */
 export async function startDiscoveryRunner(deps: { queue: Queue; database: Pick<Database, 'listen'>; repo: DiscoveryRepo; clock: Clock; logger: Logger; settings: ScanSettings & { ratePerSecond: number } }): Promise<() => Promise<void>> {
@@ -87,12 +90,22 @@ export async function startDiscoveryRunner(deps: { queue: Queue; database: Pick<
   }
 
   const unlisten = await deps.database.listen(DISCOVERY_CANCEL_CHANNEL, (payload) => running.get(Number(payload))?.abort());
+  const heartbeat = setInterval(() => {
+    const now = clock.now();
+    void repo
+      .beat([...running.keys()], now)
+      .then(() => repo.reapLost(now, LOST_S))
+      .then((lost) => lost.length > 0 && logger.warn({ discovery_job_ids: lost }, 'discovery jobs lost with their worker'))
+      .catch((err: unknown) => logger.warn({ err }, 'discovery heartbeat failed'));
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
   const id = await queue.work<{ jobId: number }>(QUEUES.discovery, { batchSize: 1, pollingIntervalSeconds: 1 }, async (jobs) => {
     for (const job of jobs) {
       await run(job.data.jobId);
     }
   });
   return async () => {
+    clearInterval(heartbeat);
     running.forEach((c) => c.abort());
     await queue.offWork({ id });
     await unlisten();

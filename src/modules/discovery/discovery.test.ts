@@ -163,6 +163,16 @@ describe('discovery', { skip: sshdSkip() }, () => {
     assertError(await call('GET', `/discovery/jobs/${created.id}`), 404, 'not_found');
   });
 
+  test('a running job whose worker died (no heartbeat for a minute) is failed as worker_lost', async () => {
+    const created = await ok('POST', '/discovery/jobs', { name: unique('lost'), network_range: '127.0.0.1' });
+    const old = new Date(Date.now() - 5 * 60_000);
+    await ctx.deps.db.updateTable('discovery_jobs').set({ status: 'running', started_at: old, heartbeat_at: old }).where('id', '=', Number(created.id)).execute();
+    assert.deepEqual(await ctx.deps.discoveryRepo.reapLost(new Date(), 60), [created.id]);
+    const job = (await ok('GET', `/discovery/jobs/${created.id}`)) as unknown as Job;
+    assert.equal(job.status, 'failed');
+    assert.match(String(job.error), /^worker_lost/);
+  });
+
   test('scanner nmap finds the same hosts (open ports from nmap -sT, services from our banner reading)', async () => {
     const created = await ok('POST', '/discovery/jobs', { name: unique('nmap'), network_range: '127.0.0.1-127.0.0.5', scan_ports: [sshd.port, closedPort], scanner: 'nmap' });
     await ok('POST', `/discovery/jobs/${created.id}/start`);
