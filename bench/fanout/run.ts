@@ -36,6 +36,7 @@ import { cpuByPid, cpuDelta, cpuOf, fleetMs, load1, reapedChildrenMs } from './c
 import { type Fleet, freePort, KEX, SSHD, startFleet } from './fleet.ts';
 import { type Api, login, memoryOf, type RunDetail, type Server, startServer, timedRun } from './server.ts';
 import { ansible, INSTALL_HINT, missingTools, pssh, ssh2Direct, type Tool } from './tools.ts';
+import { guardCleanup } from '../guard.ts';
 
 const COMMAND = 'uname -a';
 const TARGET = { pssh: 0.8, ansible: 0.3 } as const;
@@ -131,16 +132,7 @@ function cleanup(): Promise<void> {
 
 const startedAt = Date.now();
 const remainingMs = () => Math.max(1000, TIMEOUT_MS - (Date.now() - startedAt));
-const watchdog = setTimeout(() => {
-  log(`bench:fanout: gave up after ${TIMEOUT_MS / 1000} s (--timeout-s); cleaning up`);
-  void cleanup().finally(() => process.exit(3));
-}, TIMEOUT_MS);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`bench:fanout: ${signal}; cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+const watchdog = guardCleanup('bench:fanout', TIMEOUT_MS, cleanup, log);
 
 // ---------------------------------------------------------------- contenders
 

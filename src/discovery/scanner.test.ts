@@ -57,6 +57,38 @@ describe('findOpenPorts on loopback', () => {
     assert.equal(accepted(), 1, 'one connection, destroyed after connect');
   });
 
+  test('the raw TCP handle and net.Socket find the same open pairs (the raw path is the default for IP literals)', async () => {
+    const [a, b] = await Promise.all([listener('127.0.0.3'), listener('127.0.0.9')]);
+    const closed = await freePort();
+    const hosts = loopbackRange(1, 12);
+    const viaRaw = await findOpenPorts(hosts, [a.port, b.port, closed]);
+    const viaSocket = await findOpenPorts(hosts, [a.port, b.port, closed], { socketConnect: true });
+    assert.deepEqual(viaRaw.open, [{ host: '127.0.0.3', port: a.port }, { host: '127.0.0.9', port: b.port }]);
+    assert.deepEqual(viaSocket.open, viaRaw.open);
+    assert.deepEqual([viaRaw.probed, viaRaw.filtered], [36, 0]);
+  });
+
+  test('worker threads share a scan: the same open pairs as one thread, progress to the total, and a cancel stops them all', async () => {
+    const [a, b] = await Promise.all([listener('127.0.0.2'), listener('127.0.0.30')]);
+    const hosts = loopbackRange(1, 40);
+    const progress: number[] = [];
+    const threaded = await findOpenPorts(hosts, [a.port, b.port, 1, 2, 3], { threads: 2, onProgress: (done, total) => progress.push(done / total) });
+    const single = await findOpenPorts(hosts, [a.port, b.port, 1, 2, 3], { threads: 1 });
+    assert.deepEqual(threaded.open, single.open);
+    assert.deepEqual(threaded.open, [{ host: '127.0.0.2', port: a.port }, { host: '127.0.0.30', port: b.port }]);
+    assert.deepEqual([threaded.probed, threaded.total], [200, 200]);
+    assert.equal(progress.at(-1), 1);
+
+    const stop = new AbortController();
+    const started = performance.now();
+    const pending = findOpenPorts(loopbackRange(1, 254), Array.from({ length: 1024 }, (_, i) => i + 1), { threads: 2, ratePerSecond: 2000, signal: stop.signal });
+    setTimeout(() => stop.abort(), 300);
+    const canceled = await pending;
+    assert.equal(canceled.canceled, true);
+    assert.ok(canceled.probed < canceled.total);
+    assert.ok(performance.now() - started < 5000, 'stopped promptly');
+  });
+
   test('takes a host name (localhost) and reports it as given; rejects a port out of range', async () => {
     const { port } = await listener();
     const result = await findOpenPorts(['localhost', '127.0.0.1'], [port]);
