@@ -34,6 +34,7 @@ import { loadKeyring } from './secrets/keyring.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
 import { createTemplateEngine, type TemplateEngine } from './shared/templating.ts';
 import { createDiscoveryRepo, createDiscoveryService, type DiscoveryRepo, type DiscoveryService } from './modules/discovery/index.ts';
+import { createLibrariesRepo, createLibrariesService, type LibrariesService } from './modules/libraries/index.ts';
 import { createNotificationsRepo, createNotificationsService, eventOfStatus, type NotificationsService } from './modules/notifications/index.ts';
 import { createSchedulerLoop, createSchedulerRepo, createSchedulerService, type SchedulerLoop, type SchedulerService } from './modules/scheduler/index.ts';
 import type { Keyring } from './shared/crypto-box.ts';
@@ -67,6 +68,7 @@ export interface Deps {
   executor: ExecutorService;
   scheduler: SchedulerService;
   notifications: NotificationsService;
+  libraries: LibrariesService;
   discovery: DiscoveryService;
   discoveryRepo: DiscoveryRepo;
   /** Fires due schedules; started by the processes that schedule (start, scheduler). */
@@ -97,7 +99,7 @@ export function openConfiguredDatabase(config: Config, logger: Logger): Promise<
 }
 
 /** The domain services every process shares. */
-type Modules = Pick<Deps, 'secretSettings' | 'audit' | 'auth' | 'users' | 'credentials' | 'targets' | 'groups' | 'targetConnector' | 'jobs' | 'templates' | 'runsRepo' | 'runEvents' | 'runs' | 'files' | 'executor' | 'scheduler' | 'schedulerLoop' | 'notifications' | 'discovery' | 'discoveryRepo'>;
+type Modules = Pick<Deps, 'secretSettings' | 'audit' | 'auth' | 'users' | 'credentials' | 'targets' | 'groups' | 'targetConnector' | 'jobs' | 'templates' | 'runsRepo' | 'runEvents' | 'runs' | 'files' | 'executor' | 'scheduler' | 'schedulerLoop' | 'notifications' | 'discovery' | 'discoveryRepo' | 'libraries'>;
 
 /** Wires the modules over an open database; each gets only what it needs. */
 async function createModules(config: Config, database: Database, keyring: Keyring, queue: Queue | undefined, clock: Clock, logger: Logger): Promise<Modules> {
@@ -118,7 +120,8 @@ async function createModules(config: Config, database: Database, keyring: Keyrin
   const jobsRepo = createJobsRepo(db);
   const notificationsRepo = createNotificationsRepo(db);
   const notifications = createNotificationsService({ db, repo: notificationsRepo, queue, templates, secretSettings, credentials, audit, clock, publicUrl: config.notify.publicUrl });
-  const jobs = createJobsService({ db, repo: jobsRepo, credentials, audit, clock, templates, checkNotifyDestination: notifications.checkNotifyDestination });
+  const libraries = createLibrariesService({ db, repo: createLibrariesRepo(db), secretSettings, audit, clock });
+  const jobs = createJobsService({ db, repo: jobsRepo, credentials, audit, clock, templates, checkNotifyDestination: notifications.checkNotifyDestination, checkLibraryStep: libraries.checkJobStep });
   const runsRepo = createRunsRepo(db);
   const runEvents = createRunEvents({ repo: runsRepo, database, logger });
   const onRunEvent = async (runId: number, change: { started: true } | { finished: string }) => {
@@ -127,16 +130,16 @@ async function createModules(config: Config, database: Database, keyring: Keyrin
       await notifications.runEvent(runId, event).catch((err: unknown) => logger.error({ err, run_id: runId, event }, 'could not queue the notifications of a run'));
     }
   };
-  const runs = createRunsService({ db, repo: runsRepo, findJob: (id) => jobsRepo.findById(id), targets, groups, keyring, queue, events: runEvents, audit, clock, onRunEvent });
+  const runs = createRunsService({ db, repo: runsRepo, findJob: (id) => jobsRepo.findById(id), targets, groups, keyring, queue, events: runEvents, audit, clock, onRunEvent, expandSteps: libraries.expandSteps });
   const files = createFilesService({ root: config.files.dir ?? join(config.dataDir, 'files'), maxUploadBytes: config.files.maxUploadBytes, audit });
-  const executor = createExecutorService({ runs, jobs, targets, connector: targetConnector, credentials, audit, filesRoot: files.root, maxOutputBytes: config.worker.maxOutputBytes });
+  const executor = createExecutorService({ runs, jobs, targets, connector: targetConnector, credentials, audit, filesRoot: files.root, maxOutputBytes: config.worker.maxOutputBytes, templates });
   const discoveryRepo = createDiscoveryRepo(db);
   const discovery = createDiscoveryService({ repo: discoveryRepo, queue, targets, groups, credentials, audit, clock, settings: config.discovery });
   const schedulerRepo = createSchedulerRepo(db);
   const findJob = (id: number) => jobsRepo.findById(id);
   const scheduler = createSchedulerService({ db, repo: schedulerRepo, findJob, targets, groups, runs, keyring, audit, clock });
   const schedulerLoop = createSchedulerLoop({ db, database, repo: schedulerRepo, runs, parameters: scheduler.parameterValues, clock, logger });
-  return { secretSettings, audit, auth, users, credentials, targets, groups, targetConnector, jobs, templates, runsRepo, runEvents, runs, files, executor, scheduler, schedulerLoop, notifications, discovery, discoveryRepo };
+  return { secretSettings, audit, auth, users, credentials, targets, groups, targetConnector, jobs, templates, runsRepo, runEvents, runs, files, executor, scheduler, schedulerLoop, notifications, discovery, discoveryRepo, libraries };
 }
 
 /** Builds all dependencies; on failure releases what was already acquired. */

@@ -11,6 +11,7 @@ import { discoveryRoutes } from './modules/discovery/index.ts';
 import { executorRoutes } from './modules/executor/index.ts';
 import { filesRoutes } from './modules/files/index.ts';
 import { jobsRoutes } from './modules/jobs/index.ts';
+import { librariesRoutes } from './modules/libraries/index.ts';
 import { notificationsRoutes } from './modules/notifications/index.ts';
 import { runsRoutes } from './modules/runs/index.ts';
 import { schedulerRoutes } from './modules/scheduler/index.ts';
@@ -59,7 +60,7 @@ const SERVICE_ROUTES: Record<ServiceName, (app: App, deps: Deps) => void> = {
   scheduler: (app, deps) => schedulerRoutes(app, deps),
   notification: (app, deps) => notificationsRoutes(app, deps),
   discovery: (app, deps) => discoveryRoutes(app, deps),
-  libraries: () => {},
+  libraries: (app, deps) => librariesRoutes(app, deps),
 };
 
 /** Registers the routes of `service` on `app`. */

@@ -307,6 +307,25 @@ export interface DiscoveredHostsTable {
   target_id: number | null;
 }
 
+export interface LibraryVersionsTable {
+  library_id: string;
+  version: string;
+  manifest: Json<Record<string, unknown>>;
+  /** Relative path → base64 content. */
+  files: Json<Record<string, string>>;
+  sha256: string;
+  source: string;
+  installed_at: Date;
+  installed_by: number | null;
+}
+
+export interface LibrariesTable {
+  id: string;
+  installed_version: string;
+  installed_at: Date;
+  installed_by: number | null;
+}
+
 /** Every table Kysely knows about. */
 export interface Schema {
   settings: SettingsTable;
@@ -331,6 +350,8 @@ export interface Schema {
   notification_preferences: NotificationPreferencesTable;
   discovery_jobs: DiscoveryJobsTable;
   discovered_hosts: DiscoveredHostsTable;
+  libraries: LibrariesTable;
+  library_versions: LibraryVersionsTable;
 }
 
 /** The application's database handle. */
@@ -356,3 +377,5 @@ export type NotificationRow = Selectable<NotificationsTable>;
 export type NotificationPreferencesRow = Selectable<NotificationPreferencesTable>;
 export type DiscoveryJobRow = Selectable<DiscoveryJobsTable>;
 export type DiscoveredHostRow = Selectable<DiscoveredHostsTable>;
+export type LibraryRow = Selectable<LibrariesTable>;
+export type LibraryVersionRow = Selectable<LibraryVersionsTable>;

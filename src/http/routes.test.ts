@@ -5,7 +5,8 @@ import { createTestContext, type TestContext } from '../../test/app.ts';
 import type { AccessEntry } from './auth.plugin.ts';
 
 /** The routes DESIGN.md §1 allows without a token. */
-const PUBLIC = new Set(['GET /health', 'POST /auth/login', 'POST /auth/refresh', 'GET /openapi.json']);
+// The catalog bundle is served to signed links (HMAC, 15 minutes) without a login.
+const PUBLIC = new Set(['GET /health', 'POST /auth/login', 'POST /auth/refresh', 'GET /openapi.json', 'GET /catalog/:id/bundle']);
 const isDocs = (url: string) => url === '/docs' || url.startsWith('/docs/');
 
 

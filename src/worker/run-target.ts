@@ -41,6 +41,19 @@ type StepResult = { stdout: string; stderr: string; exit_code: number | null; ou
 const FALSY = new Set(['', 'false', '0', 'no']);
 
 /** Renders every string inside `value`. */
+/**
+ * A step rendered for running. A library step's implementation (it carries `template_params`)
+ * sees only `params` — its own parameters, rendered against the run first — and `target`.
+ */
+export function renderStep(templates: TemplateEngine, step: Record<string, unknown>, context: Record<string, unknown>): Record<string, unknown> {
+  if (step.template_params === undefined) {
+    return renderDeep(templates, step, context) as Record<string, unknown>;
+  }
+  const { template_params: raw, ...rest } = step;
+  const params = renderDeep(templates, raw, context) as Record<string, unknown>;
+  return { ...(renderDeep(templates, rest, { params, target: context.target }) as Record<string, unknown>), params };
+}
+
 function renderDeep(templates: TemplateEngine, value: unknown, context: Record<string, unknown>): unknown {
   if (typeof value === 'string') {
     return templates.isTemplate(value) ? templates.render(value, context) : value;
@@ -54,8 +67,9 @@ function renderDeep(templates: TemplateEngine, value: unknown, context: Record<s
   return value;
 }
 
-function targetView(target: TargetWithGroups | null) {
-  return target && { id: target.id, name: target.name, host: target.host, port: target.port, os_type: target.os_type, tags: target.tags };
+/** What templates see of a target. */
+export function targetView(target: TargetWithGroups | null) {
+  return target && { id: target.id, name: target.name, host: target.host, port: target.port, os_type: target.os_type, protocol: target.protocol, tags: target.tags };
 }
 
 /** Builds the executor; `execute` returns when the target is finished. */
@@ -149,7 +163,14 @@ export function createRunTargetExecutor(deps: RunTargetDeps) {
             events.emit({ runId, type: 'step_finished', targetId, stepIndex: index, data: { status: 'skipped', reason: 'when' } });
             continue;
           }
-          rendered = renderDeep(templates, step, context) as Record<string, unknown>;
+          rendered = renderStep(templates, step, context);
+          // A library step's secret parameters are masked like the job's own.
+          for (const name of (step.secret_params as string[] | undefined) ?? []) {
+            const value = (rendered.params as Record<string, unknown> | undefined)?.[name];
+            if (value !== undefined && value !== '') {
+              secrets.push(String(value));
+            }
+          }
         } catch (e) {
           rendered = undefined;
           outcome = { status: 'failed', exitCode: null, stdout: '', stderr: '', error: `template error: ${(e as Error).message.split('\n')[0]}` };

@@ -2,9 +2,10 @@
  * Runs one rendered step on one target (or none): command over SSH, sftp transfer, http request,
  * signed webhook. Returns a classified outcome; never throws for remote failures.
  */
-import { createHmac } from 'node:crypto';
-import { mkdirSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 
 import { HttpCallError, httpCall } from '../executor/http.ts';
 import { type ExecResult, SshConnectError, type SshConnection } from '../executor/ssh.ts';
@@ -279,6 +280,60 @@ async function runWebhook(step: Record<string, unknown>, env: StepEnv): Promise<
   return send(step, env, { method: String(step.method ?? 'POST'), headers, body }, (code) => code >= 200 && code < 300);
 }
 
+const shQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
+const psQuote = (text: string) => `'${text.replace(/['\u2018\u2019\u201a\u201b]/g, (q) => q + q)}'`;
+/** `OC_PARAM_<NAME>` for each parameter (booleans and numbers as text). */
+const paramEnv = (params: Record<string, unknown>) => Object.entries(params).map(([k, v]) => [`OC_PARAM_${k.toUpperCase()}`, String(v)] as const);
+
+/**
+ * A library script: uploaded to a temporary path on the target (SFTP, or the WinRM copy), run
+ * with its parameters as `OC_PARAM_*` environment variables, and removed whatever happened.
+ */
+async function runScript(step: Record<string, unknown>, env: StepEnv): Promise<StepOutcome> {
+  const content = Buffer.from(String(step.content), 'base64');
+  const params = (step.params as Record<string, unknown> | undefined) ?? {};
+  const name = `oc-lib-${randomBytes(6).toString('hex')}-${String(step.file).split('/').pop()}`;
+  if (env.target?.protocol === 'winrm') {
+    const options = env.winrm();
+    if (!options) {
+      return fail('auth_failed: the target has no WinRM credential', { unreachable: true });
+    }
+    const path = `C:\\Windows\\Temp\\${name}`;
+    const local = join(tmpdir(), name);
+    writeFileSync(local, content);
+    try {
+      const copy = await copyToWinrm(options, local, path, { timeoutMs: Number(step.timeout_s) * 1000, signal: env.signal });
+      if (!copy.verified) {
+        return fail(`script upload failed: ${decodeClixml(copy.command.stderr).trim() || 'SHA-256 mismatch'}`);
+      }
+    } catch (e) {
+      return winrmFailure(e);
+    } finally {
+      rmSync(local, { force: true });
+    }
+    const vars = paramEnv(params).map(([k, v]) => `$env:${k} = ${psQuote(v)}`);
+    const run = [...vars, `try { & ${psQuote(path)} } finally { Remove-Item -LiteralPath ${psQuote(path)} -Force -ErrorAction SilentlyContinue }`, 'exit $LASTEXITCODE'].join('; ');
+    return runWinrm({ ...step, type: 'command', shell: 'powershell', command: run }, env);
+  }
+  const conn = await connect(env);
+  if (!('exec' in conn)) {
+    return conn;
+  }
+  const path = `/tmp/${name}`;
+  const sftp = await conn.sftp();
+  try {
+    await new Promise<void>((resolve, reject) => sftp.writeFile(path, content, { mode: 0o700 }, (err) => (err ? reject(err) : resolve())));
+  } catch (e) {
+    return fail(`script upload failed: ${(e as Error).message}`);
+  } finally {
+    sftp.end();
+  }
+  const vars = paramEnv(params).map(([k, v]) => `${k}=${shQuote(v)}`).join(' ');
+  const shell = step.shell === 'powershell' ? 'pwsh -NoProfile -NonInteractive -File' : String(step.shell ?? 'sh');
+  const command = `${vars} ${shell} ${path}; rc=$?; rm -f ${path}; exit $rc`;
+  return commandOutcome(await conn.exec(command, execOptions(step, env)), env);
+}
+
 /** A notify step succeeds once its notification is queued (delivery, with retries, is the sender's). */
 async function runNotify(step: Record<string, unknown>, env: StepEnv): Promise<StepOutcome> {
   if (!env.notify) {
@@ -308,6 +363,8 @@ export function runStep(step: Record<string, unknown>, env: StepEnv): Promise<St
       return runWebhook(step, env);
     case 'notify':
       return runNotify(step, env);
+    case 'script':
+      return runScript(step, env);
     default:
       return Promise.resolve(fail(`unknown step type ${String(step.type)}`));
   }

@@ -5,9 +5,11 @@
  */
 import type { SshConnection } from '../../executor/ssh.ts';
 import { NotFoundError, ValidationError } from '../../errors.ts';
-import { capOutput, createMasker } from '../../shared/output.ts';
+import { capOutput, createMasker, parseOutputs } from '../../shared/output.ts';
 import type { Actor } from '../../shared/roles.ts';
 import { resolveInside } from '../../shared/safe-path.ts';
+import type { TemplateEngine } from '../../shared/templating.ts';
+import { renderStep, targetView } from '../../worker/run-target.ts';
 import { runStep, type StepEnv, type StepOutcome } from '../../worker/steps.ts';
 import type { AuditService } from '../audit/index.ts';
 import { type CredentialsService, type ResolvedCredential, secretsOf } from '../credentials/index.ts';
@@ -26,18 +28,19 @@ export function createExecutorService(deps: {
   audit: AuditService;
   filesRoot: string;
   maxOutputBytes: number;
+  templates: TemplateEngine;
 }) {
   const { runs, jobs, targets, connector, credentials, audit } = deps;
 
   /** Runs one step synchronously on `targetId` with its credential (or `credentialId`). */
-  async function runNow(targetId: number, credentialId: number | undefined, step: Record<string, unknown>): Promise<{ outcome: StepOutcome; mask: (t: string) => string; ms: number }> {
+  async function runNow(targetId: number, credentialId: number | undefined, step: Record<string, unknown>, extraSecrets: string[] = []): Promise<{ outcome: StepOutcome; mask: (t: string) => string; ms: number }> {
     const [target] = await targets.getMany([targetId], 'target_id');
     const id = credentialId ?? target?.credential_id ?? undefined;
     if (id === undefined) {
       throw new ValidationError('credential_id: the target has no credential; give one', 'credential_id');
     }
     const credential: ResolvedCredential = await credentials.resolve(id);
-    const mask = createMasker(secretsOf(credential));
+    const mask = createMasker([...secretsOf(credential), ...extraSecrets]);
     let connection: Promise<SshConnection> | undefined;
     const env: StepEnv = {
       target: target as TargetWithGroups,
@@ -119,6 +122,43 @@ export function createExecutorService(deps: {
         transfer_time_ms: ms,
         ...(outcome.error ? { error: mask(outcome.error) } : {}),
       };
+    },
+
+    /**
+     * Runs a library step's implementation steps in order on one target, rendered against the
+     * given parameters and the target; stops at the first failure. Outputs are merged.
+     */
+    async runLibrarySteps(actor: Actor, input: { targetId: number; credentialId?: number; steps: Array<Record<string, unknown>>; libraryId: string; stepName: string }) {
+      const [target] = await targets.getMany([input.targetId], 'target_id');
+      const started = performance.now();
+      let last: StepOutcome | undefined;
+      let mask = (t: string) => t;
+      const stdout: string[] = [];
+      const stderr: string[] = [];
+      const outputs: Record<string, string> = {};
+      for (const step of input.steps) {
+        let rendered: Record<string, unknown>;
+        try {
+          rendered = renderStep(deps.templates, step, { target: targetView(target as TargetWithGroups) });
+        } catch (e) {
+          throw new ValidationError(`parameters: ${(e as Error).message.split('\n')[0]}`, 'parameters');
+        }
+        const secretValues = ((step.secret_params as string[] | undefined) ?? []).map((n) => String((rendered.params as Record<string, unknown>)[n] ?? '')).filter(Boolean);
+        const run = await runNow(input.targetId, input.credentialId, rendered, secretValues);
+        mask = run.mask;
+        last = run.outcome;
+        stdout.push(run.outcome.stdout);
+        stderr.push(run.outcome.stderr);
+        Object.assign(outputs, parseOutputs(run.outcome.stdout), run.outcome.outputs);
+        if (run.outcome.status !== 'succeeded') {
+          break;
+        }
+      }
+      const ms = Math.round(performance.now() - started);
+      await audit.record(actor, 'library.execute', { type: 'library', id: input.libraryId }, { step: input.stepName, target_id: input.targetId, status: last?.status ?? 'failed' });
+      const cap = (t: string) => capOutput(mask(t), deps.maxOutputBytes).text;
+      const result = { status: last?.status ?? 'failed', exit_code: last?.exitCode ?? null, stdout: cap(stdout.join('')), stderr: cap(stderr.join('')), outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, mask(v)])), ...(last?.error ? { error: mask(last.error) } : {}) };
+      return { result, execution_time_ms: ms };
     },
 
     async webhook(actor: Actor, input: ExecuteWebhookBody) {

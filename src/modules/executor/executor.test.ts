@@ -223,7 +223,7 @@ describe('executor without a remote host', () => {
       assertError(await h.post('/execute/sftp', { target_id: noCredTarget, operation: 'move', local_path: 'a', remote_path: 'b' }), 400, 'validation_error', 'operation');
       assertError(await h.post('/execute', { target_id: noCredTarget, steps: [] }), 400, 'validation_error', 'steps');
       assertError(await h.post('/execute', { target_id: noCredTarget, steps: [{ type: 'command', command: 'ls', comand: 'ls' }] }), 400, 'validation_error', 'steps[0].comand');
-      assertError(await h.post('/execute', { target_id: noCredTarget, steps: [{ type: 'library' }] }), 400, 'validation_error', 'steps[0].type');
+      assertError(await h.post('/execute', { target_id: noCredTarget, steps: [{ type: 'shell' }] }), 400, 'validation_error', 'steps.0.type');
       assertError(await h.post('/execute', { target_id: noCredTarget, steps: [{ type: 'command', command: 'echo {{ params.x }}' }] }), 400, 'validation_error', 'steps[0].command');
       assertError(
         await h.post('/execute', { target_id: noCredTarget, steps: [{ type: 'sftp', operation: 'upload', local_path: '../x', remote_path: '/tmp/x' }] }),

@@ -27,6 +27,8 @@ export function createJobsService(deps: {
   templates: TemplateEngine;
   /** Checks a notification destination (`notify` entries and notify steps); throws a 400 naming `field`. */
   checkNotifyDestination: (d: { channel: string; destination: string; template_id?: number; secret_credential_id?: number }, field: string) => Promise<void>;
+  /** Checks a library step against the installed library; throws a 400 naming `field`.*. */
+  checkLibraryStep: (step: Record<string, unknown> & { name: string }, field: string) => Promise<void>;
 }) {
   const { db, repo, credentials, audit, clock, templates } = deps;
 
@@ -50,6 +52,9 @@ export function createJobsService(deps: {
         if ((await credentials.typeOf(step.secret_credential_id, `steps[${index}].secret_credential_id`)) !== 'api_token') {
           throw new ValidationError(`steps[${index}].secret_credential_id: webhooks are signed with an api_token credential`, `steps[${index}].secret_credential_id`);
         }
+      }
+      if (step.type === 'library') {
+        await deps.checkLibraryStep(step, `steps[${index}]`);
       }
       if (step.type === 'notify') {
         const d = step as unknown as { channel: string; destination: string; template_id?: number; secret_credential_id?: number };

@@ -9,9 +9,8 @@ import { ValidationError } from '../../errors.ts';
 import { validationFailure } from '../../http/error-handler.ts';
 import { StringEnum } from '../../http/schemas.ts';
 
-/** Step types; `library` arrives with its issue. */
-export const STEP_TYPES = ['command', 'sftp', 'http', 'webhook', 'notify'] as const;
-export const FUTURE_STEP_TYPES = ['library'] as const;
+/** Step types. (`script` is what a library step becomes in a run, never written in a job.) */
+export const STEP_TYPES = ['command', 'sftp', 'http', 'webhook', 'notify', 'library'] as const;
 export type StepType = (typeof STEP_TYPES)[number];
 
 const common = {
@@ -69,6 +68,15 @@ const STEP_SCHEMAS: Record<StepType, TSchema> = {
     },
     { additionalProperties: false },
   ),
+  library: Type.Object(
+    {
+      ...common,
+      library: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{1,63}$', description: 'Installed library id' }),
+      step: Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$', description: 'Step of the library' }),
+      parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Values for the step’s parameters (templates allowed)' })),
+    },
+    { additionalProperties: false },
+  ),
   notify: Type.Object(
     {
       ...common,
@@ -95,7 +103,7 @@ export type Step = {
 } & Record<string, unknown>;
 
 /** The loose shape the job body accepts; each step is checked by {@link normalizeSteps}. */
-export const StepInput = Type.Object({ type: StringEnum([...STEP_TYPES, ...FUTURE_STEP_TYPES]) }, { additionalProperties: true });
+export const StepInput = Type.Object({ type: StringEnum(STEP_TYPES) }, { additionalProperties: true });
 export type StepInput = Static<typeof StepInput>;
 
 /** Validates every step against its type's schema, applies defaults, checks name uniqueness. */
@@ -104,9 +112,6 @@ export function normalizeSteps(steps: readonly Record<string, unknown>[]): Step[
   return steps.map((raw, index) => {
     const prefix = `steps[${index}]`;
     const type = raw.type as string;
-    if ((FUTURE_STEP_TYPES as readonly string[]).includes(type)) {
-      throw new ValidationError(`${prefix}.type: "${type}" steps are not available yet (they arrive with the step-library feature)`, `${prefix}.type`);
-    }
     const check = CHECKS[type as StepType];
     if (!check.Check(raw)) {
       const failure = validationFailure(check.Errors(raw), prefix);
@@ -122,7 +127,7 @@ export function normalizeSteps(steps: readonly Record<string, unknown>[]): Step[
   });
 }
 
-/** True when a job needs targets (commands and file transfers run on machines). */
+/** True when a job needs targets (commands, file transfers and library steps that are not all HTTP run on machines). */
 export function needsTargets(steps: readonly Step[]): boolean {
-  return steps.some((s) => s.type === 'command' || s.type === 'sftp');
+  return steps.some((s) => ['command', 'sftp', 'script'].includes(s.type as string));
 }

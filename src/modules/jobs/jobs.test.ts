@@ -349,12 +349,11 @@ describe('jobs', () => {
       }
     });
 
-    test('library steps are 400 with a clear message (they arrive with step libraries)', async () => {
-      for (const type of ['library']) {
-        const res = await postSteps([cmd('true'), { type }]);
-        assertError(res, 400, 'validation_error', 'steps[1].type');
-        assert.match(res.json().error.message, new RegExp(`"${type}".*not available`));
-      }
+    test('a library step names an installed library (checked when saved)', async () => {
+      const res = await postSteps([cmd('true'), { type: 'library', library: 'not-installed', step: 'x' }]);
+      assertError(res, 400, 'validation_error', 'steps[1].library');
+      assert.match(res.json().error.message, /not-installed is not installed/);
+      assertError(await postSteps([{ type: 'library' }]), 400, 'validation_error', 'steps[0].library');
     });
 
     test('an unknown step type is 400 naming the step type', async () => {

@@ -56,6 +56,8 @@ export function createRunsService(deps: {
   clock: Clock;
   /** Told when a run of a job starts (once per process and run; the receiver dedupes across processes) and when a run finishes. */
   onRunEvent?: (runId: number, change: { started: true } | { finished: string }) => Promise<void>;
+  /** A job's steps with library steps expanded from the installed versions (frozen into the run). */
+  expandSteps: (steps: Array<Record<string, unknown>>) => Promise<Array<Record<string, unknown>>>;
 }) {
   const { db, repo, findJob, targets, groups, keyring, queue, events, audit, clock } = deps;
   const announced = new Set<number>();
@@ -128,11 +130,12 @@ export function createRunsService(deps: {
         throw new InvalidStateError(`Job ${job.id} is inactive and cannot run`, { details: { job_id: job.id } });
       }
       const values = resolveParameters(job.parameters as ParameterDeclarations, input.parameters ?? {});
-      const runTargets = await resolveTargets(input, job.steps as Step[]);
+      const steps = (await deps.expandSteps(job.steps)) as Step[];
+      const runTargets = await resolveTargets(input, steps);
       if (!queue) {
         throw new ServiceCommunicationError('queue', 'The background queue is not running in this process');
       }
-      return { input, job, values, runTargets };
+      return { input, job: { ...job, steps }, values, runTargets };
     },
 
     /** Writes a prepared run and its queue messages in `q` (writes only: safe inside a transaction on PGlite). */

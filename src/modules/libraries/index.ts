@@ -1,0 +1,4 @@
+/** Public surface of the libraries module. */
+export { createLibrariesRepo, type LibrariesRepo } from './libraries.repo.ts';
+export { librariesRoutes } from './libraries.routes.ts';
+export { CATALOG_DIR, createLibrariesService, type LibrariesService } from './libraries.service.ts';
