@@ -4,6 +4,8 @@
  * guarded downgrade and uninstall; malicious bundles refused with nothing written.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 import { gzipSync } from 'fflate';
@@ -93,6 +95,30 @@ describe('step libraries', { skip: sshdSkip() }, () => {
     assert.ok(Number(result.outputs.memory_total_kb) > 0, JSON.stringify(result.outputs));
     assert.equal(typeof res.execution_time_ms, 'number');
     assertError(await call('POST', '/libraries/linux-core/steps/nope/execute', { parameters: { target_id: target } }), 400, 'validation_error', 'step.step');
+    assertError(await call('POST', '/libraries/linux-core/steps/tail_log/execute', { parameters: { target_id: target } }), 400, 'validation_error', 'step.parameters.path');
+  });
+
+  test('a step of each Linux library runs on the target through the product; a secret parameter is masked', async () => {
+    const web = createServer((req, res) => res.end(`you sent ${req.headers.authorization ?? 'nothing'}\n`));
+    await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+    const port = (web.address() as AddressInfo).port;
+    try {
+      const run = async (library: string, step: string, parameters: Record<string, unknown>) => {
+        const res = await ok('POST', `/libraries/${library}/steps/${step}/execute`, { parameters: { target_id: target, ...parameters } });
+        const result = res.result as { status: string; stdout: string; outputs: Record<string, string> };
+        assert.equal(result.status, 'succeeded', `${library}/${step}: ${JSON.stringify(res)}`);
+        return result;
+      };
+      assert.ok(Object.keys((await run('linux-core', 'disk_usage', { path: '/' })).outputs).length > 0);
+      await run('network-tools', 'port_test', { host: '127.0.0.1', port: sshd.port });
+      const secret = 'Bearer-s3cret-token-value';
+      const http = await run('web-http', 'http_request', { url: `http://127.0.0.1:${port}/`, bearer_token: secret });
+      assert.match(JSON.stringify(http), /\*\*\*/);
+      assert.doesNotMatch(JSON.stringify(http), new RegExp(secret));
+    } finally {
+      web.closeAllConnections();
+      await new Promise((r) => web.close(r));
+    }
   });
 
   test('library steps in jobs: checked when saved, run with the target, outputs kept', async () => {
@@ -124,6 +150,27 @@ describe('step libraries', { skip: sshdSkip() }, () => {
     } finally {
       now = Date.now();
     }
+  });
+
+  test('a queued run keeps the version it was queued with; a missing dependency is refused', async () => {
+    const job = await ok('POST', '/jobs', { name: unique('frozen'), steps: [{ type: 'library', name: 'info', library: 'linux-core', step: 'get_system_info' }] });
+    const queued = await ok('POST', `/jobs/${job.id}/run`, { target_ids: [target] });
+    const definition = async () => (await ctx.deps.db.selectFrom('job_runs').select('definition').where('id', '=', Number(queued.job_run_id)).executeTakeFirstOrThrow()).definition;
+    const before = JSON.stringify(await definition());
+    const frozen = ((await definition()) as unknown as { steps: Array<{ library: Record<string, string>; content: string }> }).steps[0];
+    assert.deepEqual(frozen?.library, { id: 'linux-core', version: '1.0.0', step: 'get_system_info' });
+    const link = new URL(String((await ok('POST', '/catalog/linux-core/download')).download_url));
+    const current = await readBundle((await ctx.request({ method: 'GET', url: link.pathname + link.search })).rawPayload);
+    const changed = new Map(current.files);
+    changed.set('scripts/get_system_info.sh', Buffer.from('#!/bin/sh\necho OC_OUTPUT hostname=v2\n'));
+    const up = await upload(await writeBundle({ ...current.manifest, version: '1.1.0' }, changed));
+    assert.equal(up.statusCode, 200, up.body);
+    assert.equal(JSON.stringify(await definition()), before, 'the queued run still holds 1.0.0');
+    assert.doesNotMatch(Buffer.from(String(frozen?.content), 'base64').toString(), /hostname=v2/);
+    const needy = await upload(await writeBundle({ ...current.manifest, id: 'needs-more', version: '1.0.0', dependencies: { 'not-there': '^1.0.0' } }, current.files));
+    assertError(needy, 409, 'conflict');
+    assert.match(needy.json().error.message, /needs not-there \^1\.0\.0/);
+    assert.equal((await call('POST', '/libraries/linux-core/install?allow_downgrade=true', {})).statusCode, 200);
   });
 
   test('upgrade by upload, downgrade only when allowed, uninstall refused while a job uses the library', async () => {
