@@ -169,6 +169,21 @@ describe('notification delivery and job events', () => {
     assert.deepEqual([(await notification(crashed)).status, (await notification(crashed)).attempts], ['sent', 2]);
   });
 
+  test('a run whose notifications were never queued (its process died) gets them from the sweep, once', async () => {
+    const job = await ok('POST', '/jobs', {
+      name: unique('lost-event'),
+      steps: [{ type: 'http', name: 'probe', method: 'GET', url: `${sink.url}/job-target`, expect_status: [204] }],
+      notify: { on_failure: [{ channel: 'webhook', destination: `${sink.url}/recovered-event` }] },
+    });
+    const run = await runJob(job.id);
+    await sink.waitFor('/recovered-event', 1);
+    // As if the process had died before queuing: the notification never existed.
+    await ctx.deps.db.deleteFrom('notifications').where('run_id', '=', run.id).execute();
+    assert.equal(await ctx.deps.notifications.recoverEvents(300), 1);
+    await sink.waitFor('/recovered-event', 2);
+    assert.equal(await ctx.deps.notifications.recoverEvents(300), 0, 'already queued: nothing added');
+  });
+
   test('notify steps send during the run with the run’s context, secrets masked', async () => {
     const job = await ok('POST', '/jobs', {
       name: unique('stepper'),

@@ -2,7 +2,8 @@
  * The sender: takes notification messages off the queue and delivers them (retries are scheduled
  * by the service as new delayed messages), and every half minute re-queues notifications whose
  * message was lost or whose sender died between sending and recording — at least once, with the
- * row as the record.
+ * row as the record — and queues the events of runs finished in the last five minutes whose
+ * notifications were never queued (their process died in between).
  */
 import type { Logger } from '../../logging.ts';
 import { QUEUES, type Queue } from '../../worker/queue.ts';
@@ -17,6 +18,8 @@ export interface DeliveryOptions {
 /** A `sending` notification whose sender has been quiet this long is taken to be lost. */
 export const STALE_SENDING_S = 120;
 const SWEEP_MS = 30_000;
+/** Runs finished this recently have their events queued again by the sweep if they were lost. */
+const RECOVER_WINDOW_S = 300;
 
 /** Starts sending; returns the stop function. */
 export async function startNotificationSender(deps: { queue: Queue; notifications: NotificationsService; logger: Logger; options: DeliveryOptions }): Promise<() => Promise<void>> {
@@ -29,7 +32,11 @@ export async function startNotificationSender(deps: { queue: Queue; notification
       }
     }
   });
-  const sweep = () => notifications.sweep({ graceS: 60, staleS: STALE_SENDING_S }).catch((err: unknown) => logger.warn({ err }, 'notification sweep failed'));
+  const sweep = () =>
+    notifications
+      .sweep({ graceS: 60, staleS: STALE_SENDING_S })
+      .then(() => notifications.recoverEvents(RECOVER_WINDOW_S))
+      .catch((err: unknown) => logger.warn({ err }, 'notification sweep failed'));
   void sweep();
   const timer = setInterval(sweep, SWEEP_MS);
   timer.unref();

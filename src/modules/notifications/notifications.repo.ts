@@ -131,6 +131,18 @@ export function createNotificationsRepo(db: Db) {
         .onConflict((oc) => oc.column('key').doUpdateSet({ value: JSON.stringify(value), updated_at: now }))
         .execute(),
 
+    /** Runs of jobs that finished since `since` (for re-deriving their events), oldest first. */
+    finishedSince: (since: Date, limit: number) =>
+      db
+        .selectFrom('job_runs')
+        .select(['id', 'status'])
+        .where('finished_at', '>=', since)
+        .where('job_id', 'is not', null)
+        .where('status', 'in', ['completed', 'failed', 'timed_out', 'canceled'])
+        .orderBy('finished_at')
+        .limit(limit)
+        .execute(),
+
     /** The run and its job's notify settings and creator, for a job event. */
     runForEvent: (runId: number) =>
       db

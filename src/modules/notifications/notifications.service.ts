@@ -373,7 +373,9 @@ export function createNotificationsService(deps: {
       for (const userId of new Set([run.created_by, run.requested_by].filter((u): u is number => typeof u === 'number'))) {
         const user = await repo.userEmail(userId);
         if (user?.is_active) {
-          for (const [channel, destination] of destinationsFor(await service.preferences(userId), event, clock.now(), user.email)) {
+          // Quiet hours as they were when the event happened (a recovered event is judged by then, not now).
+          const at = (event === 'job.started' ? run.started_at : run.finished_at) ?? clock.now();
+          for (const [channel, destination] of destinationsFor(await service.preferences(userId), event, at, user.email)) {
             if (channel !== 'email' || emailReady) {
               targets.push({ channel, destination });
             }
@@ -454,6 +456,22 @@ export function createNotificationsService(deps: {
         await queue?.send(QUEUES.notification, { id }, { startAfter: at });
         return 'retry';
       }
+    },
+
+    /**
+     * Queues again the events of runs that finished in the last `windowS` seconds: a process that
+     * died between finishing a run and queuing its notifications loses nothing (the dedupe key
+     * makes this a no-op for events already queued). Returns the notifications it added.
+     */
+    async recoverEvents(windowS: number): Promise<number> {
+      let added = 0;
+      for (const run of await repo.finishedSince(new Date(clock.now().getTime() - windowS * 1000), 500)) {
+        const event = eventOfStatus(run.status);
+        if (event) {
+          added += (await service.runEvent(run.id, event)).length;
+        }
+      }
+      return added;
     },
 
     /** Re-queues notifications whose message was lost or whose sender died mid-send. */
