@@ -312,7 +312,8 @@ async function runScript(step: Record<string, unknown>, env: StepEnv): Promise<S
       rmSync(local, { force: true });
     }
     const vars = paramEnv(params).map(([k, v]) => `$env:${k} = ${psQuote(v)}`);
-    const run = [...vars, `try { & ${psQuote(path)} } finally { Remove-Item -LiteralPath ${psQuote(path)} -Force -ErrorAction SilentlyContinue }`, 'exit $LASTEXITCODE'].join('; ');
+    const args = ((step.args as string[] | undefined) ?? []).map(psQuote).join(' ');
+    const run = [...vars, `try { & ${psQuote(path)} ${args} } finally { Remove-Item -LiteralPath ${psQuote(path)} -Force -ErrorAction SilentlyContinue }`, 'exit $LASTEXITCODE'].join('; ');
     return runWinrm({ ...step, type: 'command', shell: 'powershell', command: run }, env);
   }
   const conn = await connect(env);
@@ -330,7 +331,8 @@ async function runScript(step: Record<string, unknown>, env: StepEnv): Promise<S
   }
   const vars = paramEnv(params).map(([k, v]) => `${k}=${shQuote(v)}`).join(' ');
   const shell = step.shell === 'powershell' ? 'pwsh -NoProfile -NonInteractive -File' : String(step.shell ?? 'sh');
-  const command = `${vars} ${shell} ${path}; rc=$?; rm -f ${path}; exit $rc`;
+  const args = ((step.args as string[] | undefined) ?? []).map(shQuote).join(' ');
+  const command = `${vars} ${shell} ${path} ${args}; rc=$?; rm -f ${path}; exit $rc`;
   return commandOutcome(await conn.exec(command, execOptions(step, env)), env);
 }
 

@@ -20,7 +20,7 @@ export interface LibraryParameter {
 /** One implementation item. */
 export type Implementation =
   | { type: 'command'; shell?: string; command: string }
-  | { type: 'script'; shell?: string; file: string }
+  | { type: 'script'; shell?: string; file: string; args?: string[] }
   | { type: 'http'; method: string; url: string; headers?: Record<string, string>; body?: unknown; expect_status?: number[] };
 
 /** A step as a manifest declares it. */
@@ -116,7 +116,7 @@ export function expandStep(version: VersionContent, jobStep: Record<string, unkn
       if (content === undefined) {
         throw new ValidationError(`${field}.step: ${version.library_id} ${version.version} lacks ${item.file}`, `${field}.step`);
       }
-      return { ...common, type: 'script', shell: item.shell ?? 'sh', file: item.file, content };
+      return { ...common, type: 'script', shell: item.shell ?? 'sh', file: item.file, ...(item.args ? { args: item.args } : {}), content };
     }
     return { ...common, ...item };
   });

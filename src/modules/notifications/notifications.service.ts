@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto';
 
 import type { Db, NotificationTemplateRow, Queryable } from '../../db/schema.ts';
 import { InvalidStateError, NotFoundError, ServiceCommunicationError, ValidationError } from '../../errors.ts';
-import { MailError, sendMail, type SmtpOptions } from '../../executor/mail.ts';
 import type { SecretSettings } from '../../secrets/secret-settings.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Actor } from '../../shared/roles.ts';
@@ -20,33 +19,12 @@ import { checkTimezone } from '../scheduler/index.ts';
 import { type Channel, DeliveryError, deliver, postJson } from './notifications.channels.ts';
 import { defaultPreferences, destinationsFor, mergePreferences, type Preferences } from './notifications.preferences.ts';
 import type { NotificationsRepo, NotificationWrite } from './notifications.repo.ts';
-import type { NotificationCreateBody, PreferencesBody, SmtpSettingsBody, SmtpTestBody, TemplateCreateBody, TemplateUpdateBody } from './notifications.schemas.ts';
-import { checkTemplate, type EventContext, JOB_EVENTS, type JobEvent } from './notifications.templates.ts';
+import { eventDocument, eventOfStatus, type JobNotify, loadEventContext, NOTIFY_KEY, type NotifyDestination } from './notifications.events.ts';
+import type { NotificationCreateBody, PreferencesBody, TemplateCreateBody, TemplateUpdateBody } from './notifications.schemas.ts';
+import { createSmtpSettings } from './notifications.smtp.ts';
+import { checkTemplate, JOB_EVENTS, type JobEvent } from './notifications.templates.ts';
 
-const SMTP_PASSWORD = 'smtp_password';
-
-/** A job's `notify` setting. */
-export interface JobNotify {
-  on_start?: NotifyDestination[];
-  on_success?: NotifyDestination[];
-  on_failure?: NotifyDestination[];
-  on_cancel?: NotifyDestination[];
-}
-/** One destination of a job's `notify`. */
-export interface NotifyDestination {
-  channel: Channel;
-  destination: string;
-  template_id?: number;
-  secret_credential_id?: number;
-}
-
-const NOTIFY_KEY: Record<JobEvent, keyof JobNotify> = { 'job.started': 'on_start', 'job.completed': 'on_success', 'job.failed': 'on_failure', 'job.canceled': 'on_cancel' };
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
-
-/** The job event a final run status raises. */
-export function eventOfStatus(status: string): JobEvent | undefined {
-  return status === 'completed' ? 'job.completed' : status === 'failed' || status === 'timed_out' ? 'job.failed' : status === 'canceled' ? 'job.canceled' : undefined;
-}
 
 /** Throws a 400 naming `field` unless `destination` suits `channel`. */
 export function checkDestination(channel: Channel, destination: string, field = 'destination'): void {
@@ -68,26 +46,10 @@ export function createNotificationsService(deps: {
   clock: Clock;
   publicUrl: string;
 }) {
-  const { db, repo, queue, templates, secretSettings, credentials, audit, clock } = deps;
-
-  /** The SMTP transport options, or undefined when SMTP is not configured. */
-  async function smtpOptions(): Promise<SmtpOptions | undefined> {
-    const s = await repo.smtpSettings();
-    if (!s?.smtp_server) {
-      return undefined;
-    }
-    const password = await secretSettings.get<string>(SMTP_PASSWORD);
-    return {
-      host: String(s.smtp_server),
-      port: Number(s.smtp_port),
-      useTls: s.use_tls !== false,
-      username: (s.username as string | null) ?? undefined,
-      password: password ?? undefined,
-      fromEmail: String(s.from_email ?? s.username ?? `opsconductor@${String(s.smtp_server)}`),
-      fromName: (s.from_name as string | null) ?? 'OpsConductor',
-      tlsVerify: s.tls_verify !== false,
-    };
-  }
+  const { db, repo, queue, templates, credentials, audit, clock } = deps;
+  const smtp = createSmtpSettings(deps);
+  const smtpOptions = smtp.options;
+  const eventContext = (runId: number, event: JobEvent) => loadEventContext(repo, deps.publicUrl, runId, event);
 
   async function checkSecretCredential(id: number | undefined, field: string): Promise<void> {
     if (id !== undefined && (await credentials.typeOf(id, field)) !== 'api_token') {
@@ -132,42 +94,11 @@ export function createNotificationsService(deps: {
     return templates.isTemplate(template) ? templates.render(template, context) : template;
   }
 
-  /** The webhook document of a job event (the run's details, masked parameters only). */
-  const eventDocument = (ctx: EventContext, message: string) => ({
-    event: ctx.event,
-    job: ctx.job,
-    run: { id: ctx.run.id, status: ctx.run.status, trigger: ctx.run.trigger, started_at: ctx.run.started_at, finished_at: ctx.run.finished_at, duration_ms: ctx.run.duration_ms, summary: ctx.run.summary },
-    url: ctx.url,
-    message,
-  });
-
-  async function eventContext(runId: number, event: JobEvent) {
-    const run = await repo.runForEvent(runId);
-    if (!run) {
-      return undefined;
-    }
-    const url = `${deps.publicUrl.replace(/\/$/, '')}/job-runs/${run.id}`;
-    const context: EventContext = {
-      event,
-      job: { id: run.job_id, name: run.job_name },
-      run: {
-        id: run.id,
-        status: run.status,
-        trigger: run.trigger,
-        started_at: run.started_at?.toISOString() ?? null,
-        finished_at: run.finished_at?.toISOString() ?? null,
-        duration_ms: run.started_at && run.finished_at ? run.finished_at.getTime() - run.started_at.getTime() : null,
-        summary: run.summary,
-        parameters: run.parameters as Record<string, unknown>,
-        url,
-      },
-      url,
-    };
-    return { run, context };
-  }
-
   const service = {
     smtpOptions,
+    smtpSettings: smtp.get,
+    saveSmtpSettings: smtp.save,
+    testSmtp: smtp.test,
 
     /** Checks one destination of a job's `notify` or a notify step; throws a 400 naming `field`.*. */
     async checkNotifyDestination(d: { channel: string; destination: string; template_id?: number; secret_credential_id?: number }, field: string): Promise<void> {
@@ -184,49 +115,6 @@ export function createNotificationsService(deps: {
           throw new ValidationError(`${field}.secret_credential_id: only webhooks are signed`, `${field}.secret_credential_id`);
         }
         await checkSecretCredential(d.secret_credential_id, `${field}.secret_credential_id`);
-      }
-    },
-
-    async smtpSettings() {
-      const s = (await repo.smtpSettings()) ?? {};
-      return {
-        smtp_server: (s.smtp_server as string | undefined) ?? null,
-        smtp_port: (s.smtp_port as number | undefined) ?? null,
-        use_tls: s.use_tls !== false,
-        username: (s.username as string | null | undefined) ?? null,
-        from_email: (s.from_email as string | null | undefined) ?? null,
-        from_name: (s.from_name as string | null | undefined) ?? null,
-        tls_verify: s.tls_verify !== false,
-        has_password: (await secretSettings.get<string>(SMTP_PASSWORD)) !== undefined,
-      };
-    },
-
-    async saveSmtpSettings(actor: Actor, input: SmtpSettingsBody): Promise<void> {
-      const { password, ...plain } = input;
-      await repo.saveSmtpSettings({ use_tls: true, tls_verify: true, ...plain }, clock.now());
-      if (password !== undefined) {
-        await (password === null ? secretSettings.remove(SMTP_PASSWORD) : secretSettings.set(SMTP_PASSWORD, password));
-      }
-      await audit.record(actor, 'notification.smtp_settings', { type: 'settings', id: 'smtp' }, { smtp_server: input.smtp_server, smtp_port: input.smtp_port, password_changed: password !== undefined });
-    },
-
-    /** Sends a test email now; the server's own error text on failure. */
-    async testSmtp(actor: Actor, input: SmtpTestBody): Promise<{ success: boolean; message: string }> {
-      const smtp = await smtpOptions();
-      if (!smtp) {
-        throw new InvalidStateError('SMTP is not configured: POST /api/notification/smtp/settings first');
-      }
-      try {
-        const body = input.body ?? 'This is a test message from OpsConductor.';
-        await sendMail(smtp, { to: input.to_email, subject: input.subject ?? 'OpsConductor test email', text: body });
-        await audit.record(actor, 'notification.smtp_test', { type: 'settings', id: 'smtp' }, { success: true });
-        return { success: true, message: 'Test email sent successfully' };
-      } catch (e) {
-        if (!(e instanceof MailError)) {
-          throw e;
-        }
-        await audit.record(actor, 'notification.smtp_test', { type: 'settings', id: 'smtp' }, { success: false });
-        return { success: false, message: (e as Error).message };
       }
     },
 
