@@ -40,7 +40,7 @@ const VALID: LibraryManifest = {
       parameters: {},
       implementation: [
         { type: 'http', method: 'POST', url: 'https://{{ target.host }}/hook', headers: { 'X-Token': '{{ params.token }}' }, body: { host: '{{ target.name }}' }, expect_status: [200, 204] },
-        { type: 'script', shell: 'python3', file: 'scripts/report.py' },
+        { type: 'script', shell: 'python3', file: 'scripts/report.py', args: ['summary', '--since', ''] },
       ],
     },
   ],
@@ -106,6 +106,24 @@ describe('checkManifest', () => {
     const many = clone();
     many.steps[0]!.implementation = Array.from({ length: 21 }, () => ({ type: 'command' as const, command: 'true' }));
     assert.deepEqual(issues(many), ['/steps/0/implementation: must NOT have more than 20 items']);
+  });
+
+  test('script args: literal strings, at most 20 of at most 200 characters, on script items only', () => {
+    const withArgs = (args: unknown) => {
+      const m = clone();
+      (m.steps[1]!.implementation as unknown[])[1] = { type: 'script', file: 'scripts/report.py', args };
+      return issues(m);
+    };
+    const at = '/steps/1/implementation/1/args';
+    assert.deepEqual(withArgs([]), []);
+    assert.deepEqual(withArgs(Array.from({ length: 20 }, () => 'x'.repeat(200))), []);
+    assert.deepEqual(withArgs(Array.from({ length: 21 }, () => 'x')), [`${at}: must NOT have more than 20 items`]);
+    assert.deepEqual(withArgs(['ok', 'x'.repeat(201)]), [`${at}/1: must NOT have more than 200 characters`]);
+    assert.deepEqual(withArgs(['ok', 3]), [`${at}/1: must be string`]);
+    assert.deepEqual(withArgs('status'), [`${at}: must be array`]);
+    const m = clone();
+    m.steps[0]!.implementation = { type: 'command', command: 'true', args: ['x'] } as never;
+    assert.deepEqual(issues(m), ['/steps/0/implementation/args: is not allowed here']);
   });
 
   test('parameters: names, types, defaults and enum values that fit the type', () => {

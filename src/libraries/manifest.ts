@@ -46,6 +46,8 @@ export interface ScriptImplementation {
   shell?: 'sh' | 'bash' | 'powershell' | 'cmd' | 'python3';
   /** Canonical relative path of the script in the bundle (a key of the bundle's `files`). */
   file: string;
+  /** Literal arguments after the script path, each passed as one quoted word (not templates). */
+  args?: string[];
 }
 
 /** Sends an HTTP request (URL, headers and string values of the body are templates). */

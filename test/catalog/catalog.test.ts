@@ -6,14 +6,14 @@
  * contacted here; the per-library suites run the steps.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 
 import { checkManifest, type LibraryParameter } from '../../src/libraries/manifest.ts';
 import { createTemplateEngine } from '../../src/shared/templating.ts';
-import { fitsType, implementationItems, loadCatalog } from './catalog.ts';
+import { CATALOG_DIR, implementationItems, loadCatalog, resolveParams } from './catalog.ts';
 
 const catalog = loadCatalog();
 const allSteps = catalog.flatMap(({ dir, manifest }) => manifest.steps.map((step) => ({ dir, id: manifest.id, step })));
@@ -65,18 +65,23 @@ describe('the shipped catalog', () => {
       assert.match(step.name, /^[a-z][a-z0-9_]*$/, at);
       assert.ok(step.display_name && step.description && step.category, `${at}: display_name, description, category`);
       assert.ok(step.platforms.length > 0, `${at}: platforms`);
+      // A job giving only the required values: the job-side check (resolveParams) merges every
+      // default and would refuse one of the wrong type or outside the enum.
+      const required = Object.fromEntries(
+        Object.entries(step.parameters)
+          .filter(([, decl]) => decl.required)
+          .map(([name, decl]) => [name, sample(decl)]),
+      );
+      const resolved = resolveParams(step, required);
       for (const [name, decl] of Object.entries(step.parameters)) {
         const p = `${at}.${name}`;
         // Lower case only: OC_PARAM_<NAME> is its upper-case form and must map back to one parameter.
         assert.match(name, /^[a-z][a-z0-9_]*$/, p);
         assert.ok(decl.description, `${p}: description`);
         assert.ok(!(decl.required && decl.default !== undefined), `${p}: required with a default`);
-        if (decl.default !== undefined) {
-          assert.ok(fitsType(decl.default, decl.type), `${p}: default ${JSON.stringify(decl.default)} is not a ${decl.type}`);
-          assert.ok(!decl.enum || decl.enum.includes(decl.default), `${p}: default not in enum`);
-        }
+        assert.equal(resolved[name], decl.default ?? required[name], `${p}: the value a job gets without giving one`);
         for (const value of decl.enum ?? []) {
-          assert.ok(fitsType(value, decl.type), `${p}: enum value ${JSON.stringify(value)} is not a ${decl.type}`);
+          assert.doesNotThrow(() => resolveParams(step, { ...required, [name]: value }), `${p}: enum value ${JSON.stringify(value)} cannot be given by a job`);
         }
         assert.ok(!(decl.secret && decl.default !== undefined), `${p}: a secret cannot have a default`);
       }
@@ -106,6 +111,31 @@ describe('the shipped catalog', () => {
         .map((f) => relative(dir, f))
         .filter((f) => f !== 'manifest.json' && !used.has(f));
       assert.deepEqual(stray, [], `${manifest.id}: files no step uses`);
+    }
+  });
+
+  test('steps sharing a script tell it apart by args, and the script refuses a missing or unknown subcommand', () => {
+    const byFile = new Map<string, Array<{ at: string; shell: string; args: string[] }>>();
+    for (const { dir, id, step } of allSteps) {
+      for (const item of implementationItems(step)) {
+        if (item.type === 'script') {
+          const file = join(dir, item.file);
+          byFile.set(file, [...(byFile.get(file) ?? []), { at: `${id}/${step.name}`, shell: item.shell ?? 'sh', args: item.args ?? [] }]);
+        }
+      }
+    }
+    const shared = [...byFile].filter(([, uses]) => uses.length > 1);
+    assert.deepEqual(shared.map(([file]) => relative(CATALOG_DIR, file)).sort(), ['linux-core/scripts/service.sh', 'web-http/scripts/http_client.py']);
+    for (const [file, uses] of shared) {
+      const argvs = uses.map((u) => JSON.stringify(u.args));
+      assert.equal(new Set(argvs).size, uses.length, `${file}: ${uses.map((u) => u.at).join(', ')} run it with the same args`);
+      assert.ok(uses.every((u) => u.args.length > 0), `${file}: every step sharing it names its subcommand`);
+      // Without OC_PARAM_* a known subcommand would also exit 2 (a required parameter is missing): the usage message tells them apart.
+      for (const args of [[], ['no_such_command']]) {
+        const res = spawnSync(uses[0]!.shell, [file, ...args], { encoding: 'utf8' });
+        assert.equal(res.status, 2, `${file} ${args.join(' ')}: exit ${res.status}\n${res.stderr}`);
+        assert.match(res.stderr, /usage: /, `${file} ${args.join(' ')}`);
+      }
     }
   });
 

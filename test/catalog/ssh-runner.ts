@@ -2,7 +2,8 @@
  * Runs catalog steps on the test sshd the way the executor does: a `command` is rendered with the
  * strict template engine over `params` and `target` and run through its shell; a `script` is
  * uploaded over SFTP to /tmp, run by its interpreter with `OC_PARAM_<NAME>` environment variables
- * and removed (src/worker/steps.ts). Outputs are read with parseOutputs.
+ * and its literal `args` (each single-quoted after the path) and removed (src/worker/steps.ts).
+ * Outputs are read with parseOutputs.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
 import { connectSsh, type ExecResult, type SshConnection } from '../../src/executor/ssh.ts';
+import type { ScriptImplementation } from '../../src/libraries/manifest.ts';
 import { parseOutputs } from '../../src/shared/output.ts';
 import { createTemplateEngine } from '../../src/shared/templating.ts';
 import { SSH_TEST_USER, type Sshd } from '../sshd.ts';
@@ -83,7 +85,8 @@ export async function createStepRunner(sshd: Sshd): Promise<StepRunner> {
     }
   };
 
-  const runScript = async (dir: string, file: string, shell: string | undefined, params: ParamValues, options: RunOptions) => {
+  const runScript = async (dir: string, item: ScriptImplementation, params: ParamValues, options: RunOptions) => {
+    const { file, shell, args = [] } = item;
     const interpreter = INTERPRETERS[shell ?? 'sh'];
     if (!interpreter) {
       throw new Error(`shell ${String(shell)} does not run over SSH`);
@@ -91,7 +94,8 @@ export async function createStepRunner(sshd: Sshd): Promise<StepRunner> {
     const path = `/tmp/oc-lib-${randomBytes(6).toString('hex')}-${basename(file)}`;
     await writeFile(path, readFileSync(join(dir, file)), 0o700);
     const vars = Object.entries(params).map(([k, v]) => `OC_PARAM_${k.toUpperCase()}=${shQuote(String(v))}`);
-    return conn.exec(`${[...pathAssignment(options), ...vars].join(' ')} ${interpreter} ${path}; rc=$?; rm -f ${path}; exit $rc`, { timeoutMs: 60_000 });
+    const argv = [path, ...args.map(shQuote)].join(' ');
+    return conn.exec(`${[...pathAssignment(options), ...vars].join(' ')} ${interpreter} ${argv}; rc=$?; rm -f ${path}; exit $rc`, { timeoutMs: 60_000 });
   };
 
   return {
@@ -109,7 +113,7 @@ export async function createStepRunner(sshd: Sshd): Promise<StepRunner> {
           const path = pathAssignment(options);
           result = await conn.exec(path.length > 0 ? `${path[0]}; export PATH; ${command}` : command, { timeoutMs: 60_000 });
         } else if (item.type === 'script') {
-          result = await runScript(library.dir, item.file, item.shell, params, options);
+          result = await runScript(library.dir, item, params, options);
         } else {
           throw new Error(`${libraryId}/${stepName}: http implementations run on the server, not over SSH`);
         }

@@ -1,8 +1,20 @@
 #!/usr/bin/env python3
-"""web-http/api_test: calls a JSON API from the target and checks the status and JSON-path assertions.
+"""web-http: HTTP from the target with python3's standard library, one subcommand per step.
 
-Parameters arrive as environment variables OC_PARAM_<NAME> and are used as data, never as code
-(URL, headers and body are handled as in http_request). Assertions, one per line:
+A script step uploads one file, so the three steps share this one and name their part in the
+manifest's `args` (argv[1]):
+
+    request    http_request   one request; the response body is printed (up to max_body_bytes)
+    api_test   api_test       a JSON API call checked against status and JSON-path assertions
+    download   download_file  a URL saved to a file on the target, optionally SHA-256 checked
+
+Parameters arrive as environment variables OC_PARAM_<NAME> and are used as data, never as code:
+URLs must be http(s) (redirects too), header lines are split into name and value and checked (a
+header name is a token, a value holds no line break), a body is sent as given, a destination must
+be an absolute path. Response text is printed with any line starting "OC_OUTPUT" shown as
+"[OC_OUTPUT]", so a response cannot set the step's outputs. Messages start with the step's name.
+
+api_test assertions, one per line:
 
     <path> <operator> [value]      e.g.  $.data.items[0].name == "web-1"
 
@@ -12,18 +24,26 @@ array element or object key), matches (Python regular expression, searched), exi
 length (of an array, object or string). Extractions, one per line "name = <path>", become outputs
 (strings as they are, anything else as JSON), printed before the step's own outputs so these win
 a clash.
-Exit codes: 0 status as expected and every assertion held, 1 otherwise, 2 invalid parameter.
+
+download writes beside the destination under a temporary name, checks it, gives it its mode and
+then renames it into place, so the destination never holds a partial or unverified file.
+
+Exit codes: 0 success (status as expected, every assertion held, file downloaded), 1 the check or
+download failed (no response, unexpected status, failed assertion, checksum mismatch, destination
+exists without overwrite, directory missing), 2 invalid parameter or unknown subcommand.
 """
+import hashlib
 import json
 import os
 import re
 import ssl
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 
-STEP = 'api_test'
+STEP = 'http_client'  # the running step's name, set by main() from the subcommand
 METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS')
 TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
@@ -61,11 +81,15 @@ def status_matcher(spec):
     return lambda code: any(str(code) == p or (p.endswith('xx') and str(code)[0] == p[0]) for p in patterns)
 
 
+def check_url(url):
+    if not re.match(r'^https?://[^\s/?#]+', url):
+        invalid(f'url must start with http:// or https:// and name a host (got {url!r})')
+
+
 def build_request(method, url, headers_text, body, content_type, token):
     if method not in METHODS:
         invalid(f'method must be one of {", ".join(METHODS)} (got {method!r})')
-    if not re.match(r'^https?://[^\s/?#]+', url):
-        invalid(f'url must start with http:// or https:// and name a host (got {url!r})')
+    check_url(url)
     headers = {}
     for line in headers_text.splitlines():
         if not line.strip():
@@ -94,16 +118,24 @@ class Redirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+def opener(follow, insecure):
+    context = ssl._create_unverified_context() if insecure else ssl.create_default_context()
+    return urllib.request.build_opener(Redirects(follow), urllib.request.HTTPSHandler(context=context))
+
+
+def open_url(client, request, timeout):
+    """The response, or the HTTPError that stands for one (4xx, 5xx, unfollowed 3xx); URLError/OSError when none came."""
+    try:
+        return client.open(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        return error
+
+
 def send(request, timeout, follow, insecure, keep):
     """(status, reason, headers, first `keep` body bytes, body size, final URL, ms); URLError/OSError when no response."""
-    context = ssl._create_unverified_context() if insecure else ssl.create_default_context()
-    opener = urllib.request.build_opener(Redirects(follow), urllib.request.HTTPSHandler(context=context))
+    client = opener(follow, insecure)
     started = time.monotonic()
-    try:
-        response = opener.open(request, timeout=timeout)
-    except urllib.error.HTTPError as error:  # a response all the same: 4xx, 5xx, unfollowed 3xx
-        response = error
-    with response:
+    with open_url(client, request, timeout) as response:
         kept, size = bytearray(), 0
         for chunk in iter(lambda: response.read(65536), b''):
             if len(kept) < keep:
@@ -119,6 +151,43 @@ def print_body(body, size):
     if size > len(body):
         print(f'[{size - len(body)} more bytes not shown]')
 
+
+def no_response(url, error):
+    output('status_code', 0)
+    output('ok', 'false')
+    print(f'{STEP}: no response from {url}: {getattr(error, "reason", error)}', file=sys.stderr)
+    return 1
+
+
+# request ------------------------------------------------------------------------------------
+
+def http_request():
+    method = param('method', 'GET').strip().upper() or 'GET'
+    url = param('url').strip()
+    accept = status_matcher(param('expected_status', '2xx') or '2xx')
+    timeout = integer('timeout_seconds', 30, 1, 3600)
+    limit = integer('max_body_bytes', 65536, 0, 10485760)
+    request = build_request(method, url, param('headers'), param('body'), param('content_type').strip(), param('bearer_token'))
+    try:
+        status, reason, headers, body, size, final_url, elapsed = send(request, timeout, flag('follow_redirects', True), flag('insecure', False), limit)
+    except (urllib.error.URLError, OSError) as error:
+        return no_response(url, error)
+    print_body(body, size)
+    ok = accept(status)
+    output('status_code', status)
+    output('reason', reason)
+    output('response_time_ms', elapsed)
+    output('content_type', headers.get('Content-Type', ''))
+    output('body_bytes', size)
+    output('final_url', final_url)
+    output('ok', 'true' if ok else 'false')
+    if not ok:
+        print(f'{STEP}: {method} {url} answered {status} {reason}', file=sys.stderr)
+        return 1
+    return 0
+
+
+# api_test -----------------------------------------------------------------------------------
 
 MAX_JSON_BYTES = 16 * 1024 * 1024
 MISSING = object()
@@ -248,7 +317,7 @@ def parse_extractions(text):
     return extractions
 
 
-def main():
+def api_test():
     method = param('method', 'GET').strip().upper() or 'GET'
     url = param('url').strip()
     accept = status_matcher(param('expected_status', '2xx') or '2xx')
@@ -260,10 +329,7 @@ def main():
     try:
         status, reason, _, body, size, _, elapsed = send(request, timeout, flag('follow_redirects', True), flag('insecure', False), MAX_JSON_BYTES)
     except (urllib.error.URLError, OSError) as error:
-        output('status_code', 0)
-        output('ok', 'false')
-        print(f'{STEP}: no response from {url}: {getattr(error, "reason", error)}', file=sys.stderr)
-        return 1
+        return no_response(url, error)
     failures = 0 if accept(status) else 1
     print(f'{"PASS" if not failures else "FAIL"} status {status} {reason}')
     document = MISSING
@@ -300,5 +366,100 @@ def main():
     return 1 if failures else 0
 
 
+# download -----------------------------------------------------------------------------------
+
+def fetch_to_temporary(url, destination, timeout, follow, insecure, token):
+    """Streams the body to a temporary file beside `destination`: (status, path, bytes, sha256, final URL)."""
+    response = open_url(opener(follow, insecure), build_request('GET', url, '', '', '', token), timeout)
+    if isinstance(response, urllib.error.HTTPError):
+        response.close()
+        return response.getcode(), None, 0, '', url
+    digest, size = hashlib.sha256(), 0
+    handle, temporary = tempfile.mkstemp(prefix='.oc-download-', dir=os.path.dirname(destination))
+    try:
+        with response, os.fdopen(handle, 'wb') as file:
+            for chunk in iter(lambda: response.read(65536), b''):
+                file.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        return response.getcode(), temporary, size, digest.hexdigest(), response.geturl()
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def download_file():
+    url = param('url').strip()
+    destination = param('destination')
+    expected_sha = param('sha256').strip().lower()
+    mode = param('mode').strip()
+    overwrite = flag('overwrite', False)
+    timeout = integer('timeout_seconds', 300, 1, 86400)
+    check_url(url)
+    if not os.path.isabs(destination) or destination.endswith('/'):
+        invalid(f'destination must be an absolute file path (got {destination!r})')
+    if expected_sha and not re.fullmatch(r'[0-9a-f]{64}', expected_sha):
+        invalid('sha256 must be 64 hexadecimal digits')
+    if mode and not re.fullmatch(r'0?[0-7]{3}', mode):
+        invalid(f'mode must be octal such as 0644 (got {mode!r})')
+    if not os.path.isdir(os.path.dirname(destination)):
+        print(f'{STEP}: the directory {os.path.dirname(destination)} does not exist', file=sys.stderr)
+        return 1
+    if os.path.isdir(destination):
+        print(f'{STEP}: {destination} is a directory', file=sys.stderr)
+        return 1
+    if os.path.lexists(destination) and not overwrite:
+        print(f'{STEP}: {destination} exists (set overwrite to replace it)', file=sys.stderr)
+        return 1
+    started = time.monotonic()
+    try:
+        status, temporary, size, sha, final_url = fetch_to_temporary(url, destination, timeout, flag('follow_redirects', True), flag('insecure', False), param('bearer_token'))
+    except (urllib.error.URLError, OSError) as error:
+        output('status_code', 0)
+        print(f'{STEP}: download of {url} failed: {getattr(error, "reason", error)}', file=sys.stderr)
+        return 1
+    output('status_code', status)
+    if temporary is None:
+        print(f'{STEP}: {url} answered {status}', file=sys.stderr)
+        return 1
+    if expected_sha and sha != expected_sha:
+        os.unlink(temporary)
+        output('sha256', sha)
+        print(f'{STEP}: SHA-256 mismatch: got {sha}, expected {expected_sha}; nothing was written', file=sys.stderr)
+        return 1
+    try:
+        os.chmod(temporary, int(mode, 8) if mode else 0o666 & ~current_umask())
+        os.replace(temporary, destination)
+    except OSError as error:
+        os.unlink(temporary)
+        print(f'{STEP}: cannot write {destination}: {error}', file=sys.stderr)
+        return 1
+    print(f'downloaded {size} bytes from {final_url} to {destination} in {int((time.monotonic() - started) * 1000)} ms')
+    output('path', destination)
+    output('bytes', size)
+    output('sha256', sha)
+    output('verified', 'true' if expected_sha else 'false')
+    return 0
+
+
+# subcommand -> (step name for messages, function)
+COMMANDS = {'request': ('http_request', http_request), 'api_test': ('api_test', api_test), 'download': ('download_file', download_file)}
+
+
+def main(argv):
+    global STEP
+    if len(argv) != 2 or argv[1] not in COMMANDS:
+        print(f'{STEP}: usage: http_client.py {"|".join(COMMANDS)} (got {" ".join(argv[1:]) or "no subcommand"})', file=sys.stderr)
+        return 2
+    STEP, run = COMMANDS[argv[1]]
+    return run()
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(main(sys.argv))
