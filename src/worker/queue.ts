@@ -17,12 +17,25 @@ export type Queue = PgBoss;
 
 /** Starts pg-boss over `database` (creating its schema on first start). */
 export async function startQueue(database: Database, logger: Logger): Promise<Queue> {
-  const boss = new PgBoss({
-    db: { executeSql: (text: string, values?: unknown[]) => database.executeSql(text, values) },
-    schema: 'pgboss',
-  });
-  boss.on('error', (err) => logger.error({ err }, 'queue error'));
-  await boss.start();
+  // Processes starting together on a fresh database race to create pg-boss's schema; the loser
+  // gets a unique violation on pg_namespace (23505) or "schema exists" (42P06). A failed start
+  // leaves the instance unusable, so each attempt is a new one; the next sees the schema there.
+  const boss = await retryTransient(
+    async () => {
+      const attempt = new PgBoss({
+        db: { executeSql: (text: string, values?: unknown[]) => database.executeSql(text, values) },
+        schema: 'pgboss',
+      });
+      attempt.on('error', (err) => logger.error({ err }, 'queue error'));
+      try {
+        return await attempt.start();
+      } catch (e) {
+        await attempt.stop({ graceful: false, wait: false }).catch(() => {});
+        throw e;
+      }
+    },
+    { alsoRetry: ['23505', '42P06'] },
+  );
   await createQueues(boss);
   return boss;
 }
