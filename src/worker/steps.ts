@@ -11,7 +11,7 @@ import { HttpCallError, httpCall } from '../executor/http.ts';
 import { type ExecResult, SshConnectError, type SshConnection } from '../executor/ssh.ts';
 import { decodeClixml } from '../executor/winrm/clixml.ts';
 import { runWinrmCommand, WinrmError, type WinrmOptions } from '../executor/winrm/client.ts';
-import { type CopyResult, copyToWinrm } from '../executor/winrm/copy.ts';
+import { type CopyResult, copyToWinrm, powershellQuote as psQuote } from '../executor/winrm/copy.ts';
 import type { ResolvedCredential } from '../modules/credentials/index.ts';
 import type { TargetWithGroups } from '../modules/targets/index.ts';
 import { resolveInside } from '../shared/safe-path.ts';
@@ -51,8 +51,11 @@ export interface StepEnv {
 const aborted = (signal: AbortSignal): StepStatus => (signal.reason === 'timed_out' ? 'timed_out' : 'canceled');
 const fail = (error: string, extra: Partial<StepOutcome> = {}): StepOutcome => ({ status: 'failed', exitCode: null, stdout: '', stderr: '', error, ...extra });
 
+/** A POSIX shell single-quoted string. */
+const shQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
+
 function shellCommand(command: string, shell: string | undefined): string | undefined {
-  const quoted = `'${command.replace(/'/g, `'\\''`)}'`;
+  const quoted = shQuote(command);
   switch (shell ?? 'sh') {
     case 'sh':
       return command;
@@ -280,8 +283,6 @@ async function runWebhook(step: Record<string, unknown>, env: StepEnv): Promise<
   return send(step, env, { method: String(step.method ?? 'POST'), headers, body }, (code) => code >= 200 && code < 300);
 }
 
-const shQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
-const psQuote = (text: string) => `'${text.replace(/['\u2018\u2019\u201a\u201b]/g, (q) => q + q)}'`;
 /** `OC_PARAM_<NAME>` for each parameter (booleans and numbers as text). */
 const paramEnv = (params: Record<string, unknown>) => Object.entries(params).map(([k, v]) => [`OC_PARAM_${k.toUpperCase()}`, String(v)] as const);
 

@@ -6,12 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { createServer as createTcpServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 import { assertError } from '../../../test/assertions.ts';
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
-import { SSH_TEST_USER, type Sshd, sshdSkip, startSshd } from '../../../test/sshd.ts';
+import { freePort, SSH_TEST_USER, type Sshd, sshdSkip, startSshd } from '../../../test/sshd.ts';
 
 interface Job {
   id: number;
@@ -33,14 +32,6 @@ interface Found {
 
 /** One sshd answering on 40 loopback addresses: a small fleet. */
 const FLEET = Array.from({ length: 40 }, (_, i) => `127.0.0.${i + 1}`);
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createTcpServer().listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      s.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 
 describe('discovery', { skip: sshdSkip() }, () => {
   let ctx: TestContext;
