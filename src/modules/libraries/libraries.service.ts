@@ -88,11 +88,11 @@ export function createLibrariesService(deps: { db: Db; repo: LibrariesRepo; secr
     /** The shipped libraries and whether each is installed. */
     async catalog() {
       const installed = new Map((await repo.installed()).map((l) => [l.id, l.installed_version]));
-      const ids = existsSync(catalogDir) ? readdirSync(catalogDir).filter((d) => catalogManifest(d)) : [];
-      return ids.sort().map((id) => {
-        const m = catalogManifest(id) as LibraryManifest;
-        return { id, name: m.name, version: m.version, description: m.description, installed: installed.has(id), installed_version: installed.get(id) ?? null };
+      const shipped = (existsSync(catalogDir) ? readdirSync(catalogDir).sort() : []).flatMap((id) => {
+        const m = catalogManifest(id);
+        return m ? [{ id, m }] : [];
       });
+      return shipped.map(({ id, m }) => ({ id, name: m.name, version: m.version, description: m.description, installed: installed.has(id), installed_version: installed.get(id) ?? null }));
     },
 
     /** A URL that serves the catalog bundle without a login for 15 minutes. */
