@@ -77,6 +77,20 @@ function keygen(path: string): string {
   return line.split(' ')[1] as string;
 }
 
+/**
+ * A fresh ed25519 private key in OpenSSH format, made by ssh-keygen (ssh2's own
+ * `utils.generateKeyPairSync('ed25519')` makes a key its parser rejects about once in 400).
+ */
+export function ed25519PrivateKey(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'oc-key-'));
+  try {
+    keygen(join(dir, 'key'));
+    return readFileSync(join(dir, 'key'), 'utf8');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function waitForPort(port: number, deadlineMs: number): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   for (;;) {

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
 
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
-import { freePort, SSH_TEST_PASSWORD, SSH_TEST_USER, type Sshd, sshdSkip, startSshd } from '../../../test/sshd.ts';
+import { ed25519PrivateKey, freePort, SSH_TEST_PASSWORD, SSH_TEST_USER, type Sshd, sshdSkip, startSshd } from '../../../test/sshd.ts';
 
 describe('POST /targets/{id}/test against a real OpenSSH server', { skip: sshdSkip() }, () => {
   let ctx: TestContext;
@@ -80,7 +80,7 @@ describe('POST /targets/{id}/test against a real OpenSSH server', { skip: sshdSk
 
   test('a server presenting another key gets no credential: host_key_mismatch, zero auth attempts', async () => {
     let authAttempts = 0;
-    const impostor = new ssh2.Server({ hostKeys: [ssh2.utils.generateKeyPairSync('ed25519').private] }, (client) => {
+    const impostor = new ssh2.Server({ hostKeys: [ed25519PrivateKey()] }, (client) => {
       client.on('authentication', (auth) => {
         authAttempts++;
         auth.reject();
