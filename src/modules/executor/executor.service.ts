@@ -9,7 +9,7 @@ import { capOutput, createMasker, parseOutputs } from '../../shared/output.ts';
 import type { Actor } from '../../shared/roles.ts';
 import { resolveInside } from '../../shared/safe-path.ts';
 import type { TemplateEngine } from '../../shared/templating.ts';
-import { renderStep, targetView } from '../../worker/run-target.ts';
+import { renderStep, targetView } from '../../worker/render.ts';
 import { runStep, type StepEnv, type StepOutcome } from '../../worker/steps.ts';
 import type { AuditService } from '../audit/index.ts';
 import { type CredentialsService, type ResolvedCredential, secretsOf } from '../credentials/index.ts';
