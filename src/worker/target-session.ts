@@ -14,7 +14,7 @@ import type { TargetWithGroups } from '../modules/targets/index.ts';
 import { capOutput, createLiveOutput, createMasker, parseOutputs, storableText } from '../shared/output.ts';
 import { renderStep, targetView } from './render.ts';
 import type { RunTargetDeps } from './run-target.ts';
-import { runStep, type StepEnv, type StepOutcome } from './steps.ts';
+import { runStep, type StepEnv, type StepOutcome } from './steps/index.ts';
 
 type StepResult = { stdout: string; stderr: string; exit_code: number | null; outputs: Record<string, string>; status: string };
 

@@ -10,7 +10,7 @@ import type { Actor } from '../../shared/roles.ts';
 import { resolveInside } from '../../shared/safe-path.ts';
 import type { TemplateEngine } from '../../shared/templating.ts';
 import { renderStep, targetView } from '../../worker/render.ts';
-import { runStep, type StepEnv, type StepOutcome } from '../../worker/steps.ts';
+import { runStep, type StepEnv, type StepOutcome } from '../../worker/steps/index.ts';
 import type { AuditService } from '../audit/index.ts';
 import { type CredentialsService, type ResolvedCredential, secretsOf } from '../credentials/index.ts';
 import type { JobsService } from '../jobs/index.ts';
