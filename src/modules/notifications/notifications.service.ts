@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 
 import type { Db, NotificationTemplateRow, Queryable } from '../../db/schema.ts';
-import { InvalidStateError, NotFoundError, ServiceCommunicationError, ValidationError } from '../../errors.ts';
+import { NotFoundError, ServiceCommunicationError, ValidationError } from '../../errors.ts';
 import type { SecretSettings } from '../../secrets/secret-settings.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Actor } from '../../shared/roles.ts';
@@ -20,9 +20,10 @@ import { type Channel, DeliveryError, deliver, postJson } from './notifications.
 import { defaultPreferences, destinationsFor, mergePreferences, type Preferences } from './notifications.preferences.ts';
 import type { NotificationsRepo, NotificationWrite } from './notifications.repo.ts';
 import { eventDocument, eventOfStatus, type JobNotify, loadEventContext, NOTIFY_KEY, type NotifyDestination } from './notifications.events.ts';
-import type { NotificationCreateBody, PreferencesBody, TemplateCreateBody, TemplateUpdateBody } from './notifications.schemas.ts';
+import type { NotificationCreateBody, PreferencesBody } from './notifications.schemas.ts';
 import { createSmtpSettings } from './notifications.smtp.ts';
-import { checkTemplate, JOB_EVENTS, type JobEvent } from './notifications.templates.ts';
+import { createTemplateAdmin } from './notifications.template-admin.ts';
+import { JOB_EVENTS, type JobEvent } from './notifications.templates.ts';
 
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
 
@@ -35,6 +36,10 @@ export function checkDestination(channel: Channel, destination: string, field = 
 }
 
 /** Builds the notifications service. */
+type LoadedEvent = NonNullable<Awaited<ReturnType<typeof loadEventContext>>>;
+type EventRun = LoadedEvent['run'];
+type EventContext = LoadedEvent['context'];
+
 export function createNotificationsService(deps: {
   db: Db;
   repo: NotificationsRepo;
@@ -94,6 +99,63 @@ export function createNotificationsService(deps: {
     return templates.isTemplate(template) ? templates.render(template, context) : template;
   }
 
+  /** Where the people behind a run (its job's creator, who started it) asked to hear of `event`; email only once SMTP is set up. */
+  async function preferredDestinations(run: EventRun, event: JobEvent): Promise<NotifyDestination[]> {
+    const found: NotifyDestination[] = [];
+    const emailReady = (await repo.smtpSettings())?.smtp_server !== undefined;
+    for (const userId of new Set([run.created_by, run.requested_by].filter((u): u is number => typeof u === 'number'))) {
+      const user = await repo.userEmail(userId);
+      if (user?.is_active) {
+        // Quiet hours as they were when the event happened (a recovered event is judged by then, not now).
+        const at = (event === 'job.started' ? run.started_at : run.finished_at) ?? clock.now();
+        for (const [channel, destination] of destinationsFor(await service.preferences(userId), event, at, user.email)) {
+          if (channel !== 'email' || emailReady) {
+            found.push({ channel, destination });
+          }
+        }
+      }
+    }
+    return found;
+  }
+
+  /** One notification of a run event, rendered with the destination's template or the channel's builtin one. */
+  async function eventRow(runId: number, event: JobEvent, context: EventContext, t: NotifyDestination, key: string): Promise<NotificationWrite> {
+    const template = (t.template_id !== undefined ? await repo.template(t.template_id) : undefined) ?? (await repo.builtinTemplate(t.channel, event));
+    const ctx = context as unknown as Record<string, unknown>;
+    const subject = template ? render(template.subject, ctx) : `${context.job.name} ${context.run.status}`;
+    const body = template ? render(template.body, ctx) : `${context.job.name} ${context.run.status} (run ${runId})`;
+    return {
+      channel: t.channel,
+      destination: t.destination,
+      event,
+      template_id: template?.id ?? null,
+      subject,
+      body,
+      payload: { document: t.channel === 'webhook' ? eventDocument(context, body) : {}, url: context.url, status: context.run.status },
+      secret_credential_id: t.secret_credential_id ?? null,
+      run_id: runId,
+      dedupe_key: key,
+      created_by: null,
+    };
+  }
+
+  /** Checks a POST /notifications body; its template, when it names one. */
+  async function checkCreate(input: NotificationCreateBody): Promise<NotificationTemplateRow | undefined> {
+    checkDestination(input.channel, input.destination);
+    await checkSecretCredential(input.secret_credential_id, 'secret_credential_id');
+    if (input.secret_credential_id !== undefined && input.channel !== 'webhook') {
+      throw new ValidationError('secret_credential_id: only webhooks are signed', 'secret_credential_id');
+    }
+    const template = input.template_id === undefined ? undefined : await templateRow(input.template_id);
+    if (template && template.channel !== input.channel) {
+      throw new ValidationError(`template_id: template ${template.id} is for ${template.channel}, not ${input.channel}`, 'template_id');
+    }
+    if (!template && input.message === undefined && input.payload === undefined) {
+      throw new ValidationError('message: give a message, a template_id or a payload', 'message');
+    }
+    return template;
+  }
+
   const service = {
     smtpOptions,
     smtpSettings: smtp.get,
@@ -136,18 +198,7 @@ export function createNotificationsService(deps: {
 
     /** Queues one notification (POST /notifications). */
     async create(actor: Actor, input: NotificationCreateBody): Promise<number> {
-      checkDestination(input.channel, input.destination);
-      await checkSecretCredential(input.secret_credential_id, 'secret_credential_id');
-      if (input.secret_credential_id !== undefined && input.channel !== 'webhook') {
-        throw new ValidationError('secret_credential_id: only webhooks are signed', 'secret_credential_id');
-      }
-      const template = input.template_id === undefined ? undefined : await templateRow(input.template_id);
-      if (template && template.channel !== input.channel) {
-        throw new ValidationError(`template_id: template ${template.id} is for ${template.channel}, not ${input.channel}`, 'template_id');
-      }
-      if (!template && input.message === undefined && input.payload === undefined) {
-        throw new ValidationError('message: give a message, a template_id or a payload', 'message');
-      }
+      const template = await checkCreate(input);
       const context = { event: template?.event ?? 'notification', payload: input.payload ?? {}, message: input.message ?? '', subject: input.subject ?? '' };
       let subject: string;
       let body: string;
@@ -188,47 +239,7 @@ export function createNotificationsService(deps: {
       repo.list({ status: q.status === 'pending' ? 'queued' : q.status, channel: q.channel, offset: (q.page - 1) * q.limit, limit: q.limit }),
 
     // ---- templates ----
-    templates: () => repo.templates(),
-    async template(id: number) {
-      const row = await repo.template(id);
-      if (!row) {
-        throw new NotFoundError(`Template ${id} not found`);
-      }
-      return row;
-    },
-    async createTemplate(actor: Actor, input: TemplateCreateBody) {
-      checkTemplate(templates, input.subject ?? '', 'subject');
-      checkTemplate(templates, input.body, 'body');
-      if (await repo.templateNameTaken(input.name)) {
-        throw new ValidationError(`name: a template named "${input.name}" exists`, 'name');
-      }
-      const row = await repo.insertTemplate({ ...input, subject: input.subject ?? '' }, clock.now());
-      await audit.record(actor, 'notification_template.create', { type: 'notification_template', id: row.id }, { channel: row.channel, event: row.event });
-      return row;
-    },
-    async updateTemplate(actor: Actor, id: number, input: TemplateUpdateBody) {
-      await service.template(id);
-      if (input.subject !== undefined) {
-        checkTemplate(templates, input.subject, 'subject');
-      }
-      if (input.body !== undefined) {
-        checkTemplate(templates, input.body, 'body');
-      }
-      if (input.name !== undefined && (await repo.templateNameTaken(input.name, id))) {
-        throw new ValidationError(`name: a template named "${input.name}" exists`, 'name');
-      }
-      const row = await repo.updateTemplate(id, input, clock.now());
-      await audit.record(actor, 'notification_template.update', { type: 'notification_template', id }, { fields: Object.keys(input) });
-      return row as NotificationTemplateRow;
-    },
-    async deleteTemplate(actor: Actor, id: number) {
-      const row = await service.template(id);
-      if (row.builtin) {
-        throw new InvalidStateError(`Template ${id} is a shipped default; edit it instead of deleting it`);
-      }
-      await repo.deleteTemplate(id);
-      await audit.record(actor, 'notification_template.delete', { type: 'notification_template', id });
-    },
+    ...createTemplateAdmin(deps),
 
     // ---- preferences ----
     async preferences(userId: number): Promise<Preferences> {
@@ -256,46 +267,15 @@ export function createNotificationsService(deps: {
         return [];
       }
       const { run, context } = found;
-      const targets: NotifyDestination[] = [...(((run.notify ?? {}) as JobNotify)[NOTIFY_KEY[event]] ?? [])];
-      const emailReady = (await repo.smtpSettings())?.smtp_server !== undefined;
-      for (const userId of new Set([run.created_by, run.requested_by].filter((u): u is number => typeof u === 'number'))) {
-        const user = await repo.userEmail(userId);
-        if (user?.is_active) {
-          // Quiet hours as they were when the event happened (a recovered event is judged by then, not now).
-          const at = (event === 'job.started' ? run.started_at : run.finished_at) ?? clock.now();
-          for (const [channel, destination] of destinationsFor(await service.preferences(userId), event, at, user.email)) {
-            if (channel !== 'email' || emailReady) {
-              targets.push({ channel, destination });
-            }
-          }
-        }
-      }
+      const targets: NotifyDestination[] = [...(((run.notify ?? {}) as JobNotify)[NOTIFY_KEY[event]] ?? []), ...(await preferredDestinations(run, event))];
       const rows: NotificationWrite[] = [];
       const seen = new Set<string>();
       for (const t of targets) {
         const key = `run:${runId}:${event}:${t.channel}:${createHash('sha256').update(t.destination).digest('hex').slice(0, 24)}`;
-        if (seen.has(key)) {
-          continue;
+        if (!seen.has(key)) {
+          seen.add(key);
+          rows.push(await eventRow(runId, event, context, t, key));
         }
-        seen.add(key);
-        const template = (t.template_id !== undefined ? await repo.template(t.template_id) : undefined) ?? (await repo.builtinTemplate(t.channel, event));
-        const ctx = context as unknown as Record<string, unknown>;
-        const subject = template ? render(template.subject, ctx) : `${context.job.name} ${context.run.status}`;
-        const body = template ? render(template.body, ctx) : `${context.job.name} ${context.run.status} (run ${runId})`;
-        const document = t.channel === 'webhook' ? eventDocument(context, body) : {};
-        rows.push({
-          channel: t.channel,
-          destination: t.destination,
-          event,
-          template_id: template?.id ?? null,
-          subject,
-          body,
-          payload: { document, url: context.url, status: context.run.status },
-          secret_credential_id: t.secret_credential_id ?? null,
-          run_id: runId,
-          dedupe_key: key,
-          created_by: null,
-        });
       }
       return rows.length > 0 ? enqueue(rows) : [];
     },
