@@ -8,7 +8,26 @@ import { startNotificationSender } from '../modules/notifications/index.ts';
 import { startDispatcher } from './dispatcher.ts';
 import { startReaper } from './reaper.ts';
 import { createRunTargetExecutor } from './run-target.ts';
-import { createRunWriter } from './run-writer.ts';
+import { createRunWriter, type RunWriter } from './run-writer.ts';
+
+/** The run-target executor, wired from the process's dependencies. */
+function runTargetExecutor(deps: Deps, writer: RunWriter) {
+  return createRunTargetExecutor({
+    notifications: deps.notifications,
+    repo: deps.runsRepo,
+    writer,
+    runs: deps.runs,
+    events: deps.runEvents,
+    targets: deps.targets,
+    connector: deps.targetConnector,
+    credentials: deps.credentials,
+    templates: deps.templates,
+    clock: deps.clock,
+    logger: deps.logger,
+    filesRoot: deps.files.root,
+    maxOutputBytes: deps.config.worker.maxOutputBytes,
+  });
+}
 
 /** Runs run-targets with `concurrency` slots until stopped. */
 export async function startWorker(deps: Deps, options: { concurrency: number; dispatch: boolean }): Promise<{ stop(): Promise<void>; wake(): void }> {
@@ -21,21 +40,7 @@ export async function startWorker(deps: Deps, options: { concurrency: number; di
     return { stop: async () => stopReaper(), wake: () => {} };
   }
   const writer = createRunWriter({ repo: deps.runsRepo, logger });
-  const executor = createRunTargetExecutor({
-    notifications: deps.notifications,
-    repo: deps.runsRepo,
-    writer,
-    runs: deps.runs,
-    events: deps.runEvents,
-    targets: deps.targets,
-    connector: deps.targetConnector,
-    credentials: deps.credentials,
-    templates: deps.templates,
-    clock,
-    logger,
-    filesRoot: deps.files.root,
-    maxOutputBytes: config.worker.maxOutputBytes,
-  });
+  const executor = runTargetExecutor(deps, writer);
   const stopSender = await startNotificationSender({ queue, notifications: deps.notifications, logger, options: config.notify });
   const stopDiscovery = await startDiscoveryRunner({ queue, database: deps.database, repo: deps.discoveryRepo, clock, logger, settings: config.discovery });
   const dispatcher = await startDispatcher({

@@ -14,27 +14,37 @@ function frame(event: RunEventRow): string {
   return `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-/** Streams the events of `runId` on `reply` until the run finishes or the client leaves. */
-export async function streamRunEvents(request: FastifyRequest, reply: FastifyReply, events: RunEvents, runId: number): Promise<void> {
-  const header = request.headers['last-event-id'];
-  let last = Number.parseInt(typeof header === 'string' ? header : '0', 10) || 0;
+/** The response as an open event stream: headers sent, a heartbeat comment every 15 s, closed once. */
+function openStream(request: FastifyRequest, reply: FastifyReply) {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': request.id });
   res.write(': connected\n\n');
-  let closed = false;
+  const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
+  const stream = {
+    closed: false,
+    onClose: () => {},
+    write: (text: string) => res.write(text),
+    close(): void {
+      if (!stream.closed) {
+        stream.closed = true;
+        clearInterval(heartbeat);
+        stream.onClose();
+        res.end();
+      }
+    },
+  };
+  return stream;
+}
+
+/** Streams the events of `runId` on `reply` until the run finishes or the client leaves. */
+export async function streamRunEvents(request: FastifyRequest, reply: FastifyReply, events: RunEvents, runId: number): Promise<void> {
+  const header = request.headers['last-event-id'];
+  let last = Number.parseInt(typeof header === 'string' ? header : '0', 10) || 0;
+  const stream = openStream(request, reply);
   let busy = false;
   let again = false;
-  let unwatch: () => void = () => {};
-  const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
-  const close = () => {
-    if (!closed) {
-      closed = true;
-      clearInterval(heartbeat);
-      unwatch();
-      res.end();
-    }
-  };
+  /** Sends what was written after `last`; one pass at a time, again if woken meanwhile. */
   const drain = async (): Promise<void> => {
     if (busy) {
       again = true;
@@ -45,22 +55,27 @@ export async function streamRunEvents(request: FastifyRequest, reply: FastifyRep
       do {
         again = false;
         for (const event of await events.after(runId, last)) {
-          res.write(frame(event));
+          stream.write(frame(event));
           last = event.id;
           if (event.type === 'run_finished') {
-            close();
+            stream.close();
             return;
           }
         }
-      } while (again && !closed);
+      } while (again && !stream.closed);
     } catch (err) {
       request.log.warn({ err }, 'event stream failed');
-      close();
+      stream.close();
     } finally {
       busy = false;
     }
   };
-  request.raw.on('close', close);
-  unwatch = await events.watch(runId, () => void drain());
+  request.raw.on('close', () => stream.close());
+  const unwatch = await events.watch(runId, () => void drain());
+  if (stream.closed) {
+    unwatch(); // the client left while the watch was being set up
+    return;
+  }
+  stream.onClose = unwatch;
   await drain();
 }
