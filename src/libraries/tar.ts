@@ -69,62 +69,82 @@ function paxRecords(data: Buffer): Map<string, string> {
   return records;
 }
 
-/** Every file and directory in an uncompressed tar, counted against `budget` as it is read. */
-export function readTar(data: Buffer, budget: ArchiveBudget): ArchiveEntry[] {
-  const entries: ArchiveEntry[] = [];
-  let pax = new Map<string, string>();
-  let longName: string | undefined;
-  let offset = 0;
-  while (offset + BLOCK <= data.length) {
-    const header = data.subarray(offset, offset + BLOCK);
-    if (header.every((byte) => byte === 0)) {
-      return entries;
-    }
-    if (!checksumOk(header)) {
-      throw new BundleError(offset === 0 ? 'the gzip data is not a tar archive' : 'not a valid tar archive (bad header checksum)');
-    }
-    const type = String.fromCharCode(header[156] as number);
-    const posix = header.toString('latin1', 257, 263) === 'ustar\0';
-    const prefix = posix ? text(header, 345, 155) : '';
-    const name = pax.get('path') ?? longName ?? (prefix ? `${prefix}/${text(header, 0, 100)}` : text(header, 0, 100));
-    const paxSize = pax.get('size');
-    const size = paxSize === undefined ? numeric(header, 124, 12) : Number(paxSize);
-    const start = offset + BLOCK;
-    if (!Number.isSafeInteger(size) || size < 0) {
-      throw entryError(name, 'not a valid tar entry (bad size field)');
-    }
-    if (start + size > data.length) {
-      throw new BundleError('not a valid tar archive (truncated)');
-    }
-    const body = data.subarray(start, start + size);
-    offset = start + Math.ceil(size / BLOCK) * BLOCK;
-    if (type === 'x' || type === 'g' || type === 'L' || type === 'K') {
-      if (size > MAX_METADATA) {
-        throw new BundleError('not a valid tar archive (metadata header too large)');
-      }
-      if (type === 'x') {
-        pax = paxRecords(body);
-      } else if (type === 'L') {
-        longName = text(body, 0, body.length);
-      }
-      continue;
-    }
-    pax = new Map();
-    longName = undefined;
-    budget.addEntry();
-    const refused = REFUSED_TYPES[type];
-    if (refused) {
-      throw entryError(name, refused);
-    }
-    if (type === '5' || ((type === '0' || type === '\0') && name.endsWith('/') && size === 0)) {
-      entries.push({ name, kind: 'directory', data: Buffer.alloc(0) });
-    } else if (type === '0' || type === '\0' || type === '7') {
-      budget.addBytes(size);
-      entries.push({ name, kind: 'file', data: Buffer.from(body) });
-    } else {
-      throw entryError(name, `unsupported tar entry type ${JSON.stringify(type)}`);
-    }
+/** Names carried from pax `x` and GNU `L` headers to the entry that follows them. */
+interface PendingNames {
+  pax: Map<string, string>;
+  longName: string | undefined;
+}
+
+/** One header and its body, with the offset of the next header. */
+interface TarRecord {
+  type: string;
+  name: string;
+  size: number;
+  body: Buffer;
+  next: number;
+}
+
+const METADATA_TYPES = new Set(['x', 'g', 'L', 'K']);
+
+/** The entry's name: a pax `path`, else a GNU long name, else the ustar prefix and name fields. */
+function readName(header: Buffer, pending: PendingNames): string {
+  const posix = header.toString('latin1', 257, 263) === 'ustar\0';
+  const prefix = posix ? text(header, 345, 155) : '';
+  return pending.pax.get('path') ?? pending.longName ?? (prefix ? `${prefix}/${text(header, 0, 100)}` : text(header, 0, 100));
+}
+
+/** The header at `offset` and its body, refusing a bad checksum, a bad size or a truncated body. */
+function readRecord(data: Buffer, offset: number, pending: PendingNames): TarRecord {
+  const header = data.subarray(offset, offset + BLOCK);
+  if (!checksumOk(header)) {
+    throw new BundleError(offset === 0 ? 'the gzip data is not a tar archive' : 'not a valid tar archive (bad header checksum)');
   }
+  const type = String.fromCharCode(header[156] as number);
+  const name = readName(header, pending);
+  const paxSize = pending.pax.get('size');
+  const size = paxSize === undefined ? numeric(header, 124, 12) : Number(paxSize);
+  const start = offset + BLOCK;
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw entryError(name, 'not a valid tar entry (bad size field)');
+  }
+  if (start + size > data.length) {
+    throw new BundleError('not a valid tar archive (truncated)');
+  }
+  const body = data.subarray(start, start + size);
+  return { type, name, size, body, next: start + Math.ceil(size / BLOCK) * BLOCK };
+}
+
+/** Keeps a pax `x` or GNU `L` header's name for the next entry; pax global and GNU long-link headers are skipped. */
+function applyMetadata({ type, size, body }: TarRecord, pending: PendingNames): void {
+  if (size > MAX_METADATA) {
+    throw new BundleError('not a valid tar archive (metadata header too large)');
+  }
+  if (type === 'x') {
+    pending.pax = paxRecords(body);
+  } else if (type === 'L') {
+    pending.longName = text(body, 0, body.length);
+  }
+}
+
+/** The file or directory a record holds, counted against `budget`, refusing every other type. */
+function toEntry({ type, name, size, body }: TarRecord, budget: ArchiveBudget): ArchiveEntry {
+  budget.addEntry();
+  const refused = REFUSED_TYPES[type];
+  if (refused) {
+    throw entryError(name, refused);
+  }
+  if (type === '5' || ((type === '0' || type === '\0') && name.endsWith('/') && size === 0)) {
+    return { name, kind: 'directory', data: Buffer.alloc(0) };
+  }
+  if (type === '0' || type === '\0' || type === '7') {
+    budget.addBytes(size);
+    return { name, kind: 'file', data: Buffer.from(body) };
+  }
+  throw entryError(name, `unsupported tar entry type ${JSON.stringify(type)}`);
+}
+
+/** Refuses data that ended, without an end-of-archive marker, before any header or inside one. */
+function checkUnmarkedEnd(data: Buffer, offset: number): void {
   if (offset === 0) {
     throw new BundleError('the gzip data is not a tar archive');
   }
@@ -132,6 +152,29 @@ export function readTar(data: Buffer, budget: ArchiveBudget): ArchiveEntry[] {
   if (offset !== data.length) {
     throw new BundleError('not a valid tar archive (truncated)');
   }
+}
+
+/** Every file and directory in an uncompressed tar, counted against `budget` as it is read. */
+export function readTar(data: Buffer, budget: ArchiveBudget): ArchiveEntry[] {
+  const entries: ArchiveEntry[] = [];
+  const pending: PendingNames = { pax: new Map(), longName: undefined };
+  let offset = 0;
+  while (offset + BLOCK <= data.length) {
+    if (data.subarray(offset, offset + BLOCK).every((byte) => byte === 0)) {
+      return entries;
+    }
+    const record = readRecord(data, offset, pending);
+    offset = record.next;
+    if (METADATA_TYPES.has(record.type)) {
+      applyMetadata(record, pending);
+      continue;
+    }
+    // A pax or long name applies to the one entry that follows it.
+    pending.pax = new Map();
+    pending.longName = undefined;
+    entries.push(toEntry(record, budget));
+  }
+  checkUnmarkedEnd(data, offset);
   return entries;
 }
 

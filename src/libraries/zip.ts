@@ -49,8 +49,15 @@ function findEnd(data: Buffer): number {
   throw corrupt('no end of central directory');
 }
 
-/** The central directory's records, checked for the features bundles do not support. */
-function centralDirectory(data: Buffer, budget: ArchiveBudget): CentralEntry[] {
+/** Where the central directory lies, per the end record, and how many records it holds. */
+interface CentralBounds {
+  end: number;
+  total: number;
+  cdOffset: number;
+}
+
+/** The end record's account of the central directory, refusing ZIP64, multiple volumes and too many entries. */
+function readCentralBounds(data: Buffer, budget: ArchiveBudget): CentralBounds {
   const end = findEnd(data);
   const [disk, cdDisk, onDisk, total] = [4, 6, 8, 10].map((o) => data.readUInt16LE(end + o)) as [number, number, number, number];
   const cdSize = data.readUInt32LE(end + 12);
@@ -67,29 +74,42 @@ function centralDirectory(data: Buffer, budget: ArchiveBudget): CentralEntry[] {
   if (cdOffset + cdSize > end) {
     throw corrupt('central directory out of bounds');
   }
+  return { end, total, cdOffset };
+}
+
+/** The central directory record at `at`, which must lie before `end`, and the offset of the next one. */
+function readCentralRecord(data: Buffer, at: number, end: number): { entry: CentralEntry; next: number } {
+  if (at + 46 > end || data.readUInt32LE(at) !== CENTRAL) {
+    throw corrupt('bad central directory record');
+  }
+  const flags = data.readUInt16LE(at + 8);
+  const nameEnd = at + 46 + data.readUInt16LE(at + 28);
+  if (nameEnd > end) {
+    throw corrupt('bad central directory record');
+  }
+  const entry: CentralEntry = {
+    // Bit 11 marks UTF-8 names; others are CP437, which matches latin1 for the ASCII bundles use.
+    name: data.toString(flags & 0x800 ? 'utf8' : 'latin1', at + 46, nameEnd),
+    flags,
+    method: data.readUInt16LE(at + 10),
+    crc: data.readUInt32LE(at + 16),
+    compressedSize: data.readUInt32LE(at + 20),
+    size: data.readUInt32LE(at + 24),
+    attributes: data.readUInt32LE(at + 38),
+    localOffset: data.readUInt32LE(at + 42),
+  };
+  return { entry, next: nameEnd + data.readUInt16LE(at + 30) + data.readUInt16LE(at + 32) };
+}
+
+/** The central directory's records, checked for the features bundles do not support. */
+function centralDirectory(data: Buffer, budget: ArchiveBudget): CentralEntry[] {
+  const { end, total, cdOffset } = readCentralBounds(data, budget);
   const entries: CentralEntry[] = [];
   let at = cdOffset;
   for (let i = 0; i < total; i++) {
-    if (at + 46 > end || data.readUInt32LE(at) !== CENTRAL) {
-      throw corrupt('bad central directory record');
-    }
-    const flags = data.readUInt16LE(at + 8);
-    const nameEnd = at + 46 + data.readUInt16LE(at + 28);
-    if (nameEnd > end) {
-      throw corrupt('bad central directory record');
-    }
-    entries.push({
-      // Bit 11 marks UTF-8 names; others are CP437, which matches latin1 for the ASCII bundles use.
-      name: data.toString(flags & 0x800 ? 'utf8' : 'latin1', at + 46, nameEnd),
-      flags,
-      method: data.readUInt16LE(at + 10),
-      crc: data.readUInt32LE(at + 16),
-      compressedSize: data.readUInt32LE(at + 20),
-      size: data.readUInt32LE(at + 24),
-      attributes: data.readUInt32LE(at + 38),
-      localOffset: data.readUInt32LE(at + 42),
-    });
-    at = nameEnd + data.readUInt16LE(at + 30) + data.readUInt16LE(at + 32);
+    const { entry, next } = readCentralRecord(data, at, end);
+    entries.push(entry);
+    at = next;
   }
   return entries;
 }
