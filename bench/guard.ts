@@ -14,3 +14,34 @@ export function guardCleanup(name: string, timeoutMs: number, cleanup: () => Pro
   }
   return watchdog;
 }
+
+/** Clean-up steps run last registered first; `cleanup` runs them once (later calls share the run). */
+export interface CleanupStack {
+  /** Registers `fn` to run at the end, whatever happens. */
+  onCleanup(what: string, fn: () => Promise<void> | void): void;
+  /** Runs every registered step; a failing step is logged and the others still run. */
+  cleanup(): Promise<void>;
+}
+
+/** An empty clean-up stack that logs failing steps with `log`. */
+export function cleanupStack(log: (line: string) => void): CleanupStack {
+  const cleanups: Array<{ what: string; fn: () => Promise<void> | void }> = [];
+  let cleaning: Promise<void> | undefined;
+  return {
+    onCleanup(what, fn) {
+      cleanups.push({ what, fn });
+    },
+    cleanup() {
+      return (cleaning ??= (async () => {
+        while (cleanups.length > 0) {
+          const { what, fn } = cleanups.pop() as (typeof cleanups)[number];
+          try {
+            await fn();
+          } catch (err) {
+            log(`cleanup: ${what} failed: ${(err as Error).message}`);
+          }
+        }
+      })());
+    },
+  };
+}

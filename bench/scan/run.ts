@@ -28,7 +28,7 @@ import { load1 } from '../fanout/cpu.ts';
 import { startFleet } from '../fanout/fleet.ts';
 import { type Contender, nmap, nodeFloor, opsConductor, type Pass } from './contenders.ts';
 import { NMAP_INSTALL_HINT, nmapArgs, nmapVersion, portSpec } from './nmap.ts';
-import { guardCleanup } from '../guard.ts';
+import { cleanupStack, guardCleanup } from '../guard.ts';
 
 /** The discovery default ports (`DEFAULT_PORTS` in src/modules/discovery), as issue #8 lists them. */
 const DEFAULT_PORTS = [22, 80, 443, 3389, 5985, 5986];
@@ -98,28 +98,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- cleanup, deadline, signals
 
-const cleanups: Array<{ what: string; fn: () => Promise<void> | void }> = [];
-let cleaning: Promise<void> | undefined;
 /** Aborted on clean-up: stops an in-process scan and kills a running nmap. */
 const stopAll = new AbortController();
-
+const stack = cleanupStack(log);
 /** Registers `fn` to run at the end (last registered runs first), whatever happens. */
-function onCleanup(what: string, fn: () => Promise<void> | void): void {
-  cleanups.push({ what, fn });
-}
-
+const onCleanup = stack.onCleanup;
 function cleanup(): Promise<void> {
-  return (cleaning ??= (async () => {
-    stopAll.abort();
-    while (cleanups.length > 0) {
-      const { what, fn } = cleanups.pop() as (typeof cleanups)[number];
-      try {
-        await fn();
-      } catch (err) {
-        log(`cleanup: ${what} failed: ${(err as Error).message}`);
-      }
-    }
-  })());
+  stopAll.abort();
+  return stack.cleanup();
 }
 
 const watchdog = guardCleanup('bench:scan', TIMEOUT_MS, cleanup, log);
