@@ -41,6 +41,7 @@ async function closedPort(): Promise<number> {
 /** Just enough SMTP to take AUTH PLAIN and answer 535 with the token and the password it decodes to. */
 async function startEchoingAuthServer(): Promise<{ port: number; close(): Promise<void> }> {
   const server = createServer((socket) => {
+    socket.on('error', () => {}); // the client may hang up with a reset
     socket.write('220 echo ESMTP\r\n');
     socket.on('data', (chunk: Buffer) => {
       const line = chunk.toString('utf8').trim();
@@ -203,7 +204,7 @@ describe('sendMail failures', () => {
 
   test('a server that never greets is a timeout', async () => {
     const sockets: Socket[] = [];
-    const silent: Server = createServer((socket) => sockets.push(socket));
+    const silent: Server = createServer((socket) => sockets.push(socket.on('error', () => {})));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const port = (silent.address() as { port: number }).port;
