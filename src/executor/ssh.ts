@@ -170,56 +170,80 @@ export function connectSsh(options: SshConnectOptions): Promise<SshConnection> {
 const KILL_RETRY_MS = 500;
 const KILL_GIVE_UP_MS = 15_000;
 
+/**
+ * Kills the channel's command once, remembering why: it ran past `timeoutMs`, or the caller
+ * aborted `signal`. Until the channel closes the kill is repeated; after KILL_GIVE_UP_MS, `giveUp`.
+ */
+function channelKiller(channel: ClientChannel, options: ExecOptions, giveUp: () => void) {
+  let killed: ExecResult['killed'];
+  let resignal: NodeJS.Timeout | undefined;
+  let giveUpTimer: NodeJS.Timeout | undefined;
+  const kill = (why: 'timeout' | 'aborted') => {
+    if (!killed) {
+      killed = why;
+      // sshd delivers the signal to the session's whole process group. A signal that arrives
+      // before the session's process exists is lost, so it is repeated until the channel closes.
+      channel.signal('KILL');
+      channel.close();
+      resignal = setInterval(() => channel.signal('KILL'), KILL_RETRY_MS);
+      giveUpTimer = setTimeout(giveUp, KILL_GIVE_UP_MS);
+    }
+  };
+  const timer = options.timeoutMs ? setTimeout(() => kill('timeout'), options.timeoutMs) : undefined;
+  const onAbort = () => kill('aborted');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) {
+    onAbort();
+  }
+  return {
+    killed: () => killed,
+    dispose() {
+      clearTimeout(timer);
+      clearInterval(resignal);
+      clearTimeout(giveUpTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+/**
+ * Listens to the channel's output (kept up to `maxBytes` per stream; the callbacks see every chunk)
+ * and exit status; returns a function giving the result so far.
+ */
+function channelOutput(channel: ClientChannel, options: ExecOptions): () => Omit<ExecResult, 'killed'> {
+  const max = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
+  const out = cappedBytes(max);
+  const err = cappedBytes(max);
+  let exitCode: number | null = null;
+  let signal: string | null = null;
+  channel.on('data', (chunk: Buffer) => {
+    out.push(chunk);
+    options.onStdout?.(chunk);
+  });
+  channel.stderr.on('data', (chunk: Buffer) => {
+    err.push(chunk);
+    options.onStderr?.(chunk);
+  });
+  channel.on('exit', (code: number | null, sig?: string) => {
+    exitCode = code;
+    signal = sig ?? signal;
+  });
+  return () => ({ stdout: out.text(), stderr: err.text(), exitCode, signal });
+}
+
+/** The command's result once its channel closes (or, once killed, when we give up waiting for that). */
 function collect(channel: ClientChannel, options: ExecOptions): Promise<ExecResult> {
   return new Promise((resolve) => {
-    const max = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
-    const out = cappedBytes(max);
-    const err = cappedBytes(max);
-    let exitCode: number | null = null;
-    let signal: string | null = null;
-    let killed: ExecResult['killed'];
-    let resignal: NodeJS.Timeout | undefined;
-    let giveUp: NodeJS.Timeout | undefined;
     let settled = false;
     const finish = () => {
       if (!settled) {
         settled = true;
-        clearTimeout(timer);
-        clearInterval(resignal);
-        clearTimeout(giveUp);
-        options.signal?.removeEventListener('abort', onAbort);
-        resolve({ stdout: out.text(), stderr: err.text(), exitCode, signal, killed });
+        killer.dispose();
+        resolve({ ...result(), killed: killer.killed() });
       }
     };
-    const kill = (why: 'timeout' | 'aborted') => {
-      if (!killed) {
-        killed = why;
-        // sshd delivers the signal to the session's whole process group. A signal that arrives
-        // before the session's process exists is lost, so it is repeated until the channel closes.
-        channel.signal('KILL');
-        channel.close();
-        resignal = setInterval(() => channel.signal('KILL'), KILL_RETRY_MS);
-        giveUp = setTimeout(finish, KILL_GIVE_UP_MS);
-      }
-    };
-    const timer = options.timeoutMs ? setTimeout(() => kill('timeout'), options.timeoutMs) : undefined;
-    const onAbort = () => kill('aborted');
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted) {
-      onAbort();
-    }
-    channel.on('data', (chunk: Buffer) => {
-      out.push(chunk);
-      options.onStdout?.(chunk);
-    });
-    channel.stderr.on('data', (chunk: Buffer) => {
-      err.push(chunk);
-      options.onStderr?.(chunk);
-    });
-    channel.on('exit', (code: number | null, sig?: string) => {
-      exitCode = code;
-      signal = sig ?? signal;
-    });
+    const killer = channelKiller(channel, options, finish);
+    const result = channelOutput(channel, options);
     channel.on('close', finish);
   });
 }

@@ -185,6 +185,57 @@ export interface AuthenticateInput {
 }
 
 /**
+ * The TargetInfo the client answers with, and the server's timestamp if it sent one. With a
+ * timestamp the client will send a MIC, so it says so in MsvAvFlags (adding the pair if missing).
+ */
+function answerTargetInfo(challenge: Challenge): { targetInfo: Buffer; serverTime?: Buffer } {
+  const pairs = avPairs(challenge.targetInfo);
+  const serverTime = pairs.find((p) => p.id === AV.timestamp)?.value;
+  if (serverTime === undefined) {
+    return { targetInfo: challenge.targetInfo };
+  }
+  const avFlags = pairs.find((p) => p.id === AV.flags);
+  const value = Buffer.alloc(4);
+  value.writeUInt32LE(((avFlags ? avFlags.value.readUInt32LE(0) : 0) | AV_FLAG_MIC_PRESENT) >>> 0);
+  if (avFlags) {
+    avFlags.value = value;
+  } else {
+    pairs.push({ id: AV.flags, value });
+  }
+  return { targetInfo: encodeAvPairs(pairs), serverTime };
+}
+
+/** Lays out an AUTHENTICATE_MESSAGE with a zero MIC. */
+function encodeAuthenticate(
+  flags: number,
+  fields: Pick<AuthenticateInput, 'domain' | 'user' | 'workstation'> & { lmChallengeResponse: Buffer; ntChallengeResponse: Buffer; encryptedKey: Buffer },
+): Buffer {
+  // Header: signature, type, then (length, max length, offset) of each payload field at these
+  // positions, the flags at 60, a zero version at 64 and the MIC at 72; the payload follows.
+  const HEADER = 88;
+  const header = Buffer.alloc(HEADER);
+  SIGNATURE.copy(header);
+  header.writeUInt32LE(3, 8);
+  const payload: Array<[number, Buffer]> = [
+    [28, utf16(fields.domain)],
+    [36, utf16(fields.user)],
+    [44, utf16(fields.workstation ?? '')],
+    [12, fields.lmChallengeResponse],
+    [20, fields.ntChallengeResponse],
+    [52, fields.encryptedKey],
+  ];
+  let offset = HEADER;
+  for (const [at, part] of payload) {
+    header.writeUInt16LE(part.length, at);
+    header.writeUInt16LE(part.length, at + 2);
+    header.writeUInt32LE(offset, at + 4);
+    offset += part.length;
+  }
+  header.writeUInt32LE(flags, 60);
+  return Buffer.concat([header, ...payload.map(([, part]) => part)]);
+}
+
+/**
  * The AUTHENTICATE_MESSAGE answering `challenge`, and the client's session security for the
  * negotiated flags. When the server sent a timestamp, the LM response is empty and the message
  * carries a MIC over all three messages, as Windows expects.
@@ -195,54 +246,20 @@ export function authenticateMessage(input: AuthenticateInput): { message: Buffer
   if (!(flags & NTLM_FLAG.extendedSessionSecurity)) {
     throw new NtlmError('the server does not offer NTLMv2 extended session security');
   }
-  const pairs = avPairs(challenge.targetInfo);
-  const serverTime = pairs.find((p) => p.id === AV.timestamp)?.value;
-  const withMic = serverTime !== undefined;
-  if (withMic) {
-    const avFlags = pairs.find((p) => p.id === AV.flags);
-    const value = Buffer.alloc(4);
-    value.writeUInt32LE(((avFlags ? avFlags.value.readUInt32LE(0) : 0) | AV_FLAG_MIC_PRESENT) >>> 0);
-    if (avFlags) {
-      avFlags.value = value;
-    } else {
-      pairs.push({ id: AV.flags, value });
-    }
-  }
+  const answer = answerTargetInfo(challenge);
+  const withMic = answer.serverTime !== undefined;
   const response = ntlmv2Response({
     responseKey: ntowfv2(input.user, input.password, input.domain),
     serverChallenge: challenge.serverChallenge,
     clientChallenge: input.clientChallenge ?? randomBytes(8),
-    time: input.time ?? serverTime ?? fileTimeNow(),
-    targetInfo: withMic ? encodeAvPairs(pairs) : challenge.targetInfo,
+    time: input.time ?? answer.serverTime ?? fileTimeNow(),
+    targetInfo: answer.targetInfo,
     omitLm: withMic,
   });
   const keyExchange = (flags & NTLM_FLAG.keyExchange) !== 0;
   const exportedSessionKey = keyExchange ? (input.exportedSessionKey ?? randomBytes(16)) : response.sessionBaseKey;
   const encryptedKey = keyExchange ? createRc4(response.sessionBaseKey).update(exportedSessionKey) : Buffer.alloc(0);
-
-  // Header: signature, type, then (length, max length, offset) of each payload field at these
-  // positions, the flags at 60, a zero version at 64 and the MIC at 72; the payload follows.
-  const HEADER = 88;
-  const header = Buffer.alloc(HEADER);
-  SIGNATURE.copy(header);
-  header.writeUInt32LE(3, 8);
-  const payload: Array<[number, Buffer]> = [
-    [28, utf16(input.domain)],
-    [36, utf16(input.user)],
-    [44, utf16(input.workstation ?? '')],
-    [12, response.lmChallengeResponse],
-    [20, response.ntChallengeResponse],
-    [52, encryptedKey],
-  ];
-  let offset = HEADER;
-  for (const [at, part] of payload) {
-    header.writeUInt16LE(part.length, at);
-    header.writeUInt16LE(part.length, at + 2);
-    header.writeUInt32LE(offset, at + 4);
-    offset += part.length;
-  }
-  header.writeUInt32LE(flags, 60);
-  const message = Buffer.concat([header, ...payload.map(([, part]) => part)]);
+  const message = encodeAuthenticate(flags, { ...input, ...response, encryptedKey });
   if (withMic) {
     hmacMd5(exportedSessionKey, input.negotiate, challenge.raw, message).copy(message, 72);
   }
