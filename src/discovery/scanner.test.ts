@@ -242,6 +242,7 @@ describe('findOpenPorts against silently dropped ports (own network namespace)',
     if (!drop) {
       return t.skip(reason);
     }
+    // 40 dropped ports, 8 at a time, 600 ms each: 3 s of connects for the sampler (one `ss` per sample) to see, even on a loaded machine.
     const ports = Array.from({ length: 40 }, (_, i) => (drop as DropNamespace).dropFrom + i);
     let peak = 0;
     let sampling = true;
@@ -251,7 +252,7 @@ describe('findOpenPorts against silently dropped ports (own network namespace)',
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
-    const result = await findOpenPorts([drop.address], ports, { concurrency: 8, timeoutMs: 250, retries: 0 });
+    const result = await findOpenPorts([drop.address], ports, { concurrency: 8, timeoutMs: 600, retries: 0 });
     sampling = false;
     await sampler;
     assert.deepEqual([result.filtered, result.maxInFlight], [40, 8]);

@@ -6,12 +6,11 @@
  * or an unreachable host is "closed"; a timeout is retried, and after the last timeout the pair
  * counts as "filtered". No database, no domain types.
  */
-import type { LookupAddress } from 'node:dns';
-import { lookup as dnsLookup } from 'node:dns/promises';
 import { connect, isIP, type LookupFunction } from 'node:net';
 import { availableParallelism } from 'node:os';
 
 import { type RawConnector, rawConnector } from './raw-connect.ts';
+import { cachedLookup, type Cancelers, rateLimiter, throttle } from './scan-pacing.ts';
 import { findOpenPortsInThreads } from './scan-threads.ts';
 
 /** How a scan runs. */
@@ -66,11 +65,6 @@ export interface ScanResult {
 
 type Outcome = 'open' | 'closed' | 'timeout' | 'canceled';
 
-const PROGRESS_INTERVAL_MS = 100;
-
-/** Cancellation callbacks of what is in flight, run by one abort listener (not one listener per socket). */
-type Cancelers = Set<() => void>;
-
 /** One connection attempt; the socket is destroyed whatever happens. */
 function attempt(host: string, port: number, timeoutMs: number, lookup: LookupFunction, cancelers: Cancelers): Promise<Outcome> {
   return new Promise((resolve) => {
@@ -88,73 +82,6 @@ function attempt(host: string, port: number, timeoutMs: number, lookup: LookupFu
     // ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ENOTFOUND…: nothing listens there (or nothing is there).
     socket.on('error', (e: NodeJS.ErrnoException) => finish(e.code === 'ETIMEDOUT' ? 'timeout' : 'closed'));
   });
-}
-
-/** Waits `ms`, or less when canceled. */
-function pause(ms: number, cancelers: Cancelers): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      cancelers.delete(done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    cancelers.add(done);
-  });
-}
-
-/** Spaces attempt starts `1000 / rate` ms apart (no burst); a no-op without a rate. */
-function rateLimiter(ratePerSecond: number | undefined, cancelers: Cancelers): () => Promise<void> {
-  if (!ratePerSecond || ratePerSecond <= 0) {
-    return () => Promise.resolve();
-  }
-  const gapMs = 1000 / ratePerSecond;
-  let next = performance.now();
-  return () => {
-    const now = performance.now();
-    const at = Math.max(now, next);
-    next = at + gapMs;
-    return at - now >= 1 ? pause(at - now, cancelers) : Promise.resolve();
-  };
-}
-
-/** Resolves each host name once per scan (not once per port); Node skips it for IP literals. */
-function cachedLookup(): LookupFunction {
-  const cache = new Map<string, Promise<LookupAddress[]>>();
-  return (hostname, options, callback) => {
-    let found = cache.get(hostname);
-    if (!found) {
-      found = dnsLookup(hostname, { all: true });
-      cache.set(hostname, found);
-    }
-    found.then(
-      (all) => {
-        const family = options.family === 4 || options.family === 'IPv4' ? 4 : options.family === 6 || options.family === 'IPv6' ? 6 : 0;
-        const matching = family ? all.filter((a) => a.family === family) : all;
-        const first = matching[0];
-        if (options.all) {
-          callback(null, matching);
-        } else if (first) {
-          callback(null, first.address, first.family);
-        } else {
-          callback(Object.assign(new Error(`no IPv${family} address for ${hostname}`), { code: 'ENOTFOUND' }), '', 0);
-        }
-      },
-      (err: NodeJS.ErrnoException) => callback(err, '', 0),
-    );
-  };
-}
-
-/** Calls `onProgress` at most every 100 ms; `force` for the final call. */
-function throttle(onProgress: ScanOptions['onProgress'], total: number): (done: number, force?: boolean) => void {
-  let last = 0;
-  return (done, force = false) => {
-    const now = performance.now();
-    if (onProgress && (force || now - last >= PROGRESS_INTERVAL_MS)) {
-      last = now;
-      onProgress(done, total);
-    }
-  };
 }
 
 function distinctPorts(ports: number[]): number[] {
@@ -184,6 +111,27 @@ interface Scan {
   progress: (done: number, force?: boolean) => void;
   stats: { next: number; probed: number; filtered: number; attempts: number; inFlight: number; maxInFlight: number };
   openIndexes: number[];
+}
+
+/** A scan of pairs [from, to), nothing started yet; the raw connector is made once per thread, by the first scan that uses it. */
+function createScan(hosts: string[], ports: number[], from: number, to: number, options: ScanOptions): Scan {
+  const cancelers: Cancelers = new Set();
+  return {
+    hosts,
+    ports,
+    total: to - from,
+    end: to,
+    timeoutMs: options.timeoutMs ?? 1000,
+    retries: options.retries ?? 1,
+    cancelers,
+    stopped: new AbortController(),
+    waitTurn: rateLimiter(options.ratePerSecond, cancelers),
+    lookup: cachedLookup(),
+    raw: options.socketConnect ? undefined : (raw ??= rawConnector()),
+    progress: throttle(options.onProgress, to - from),
+    stats: { next: from, probed: 0, filtered: 0, attempts: 0, inFlight: 0, maxInFlight: 0 },
+    openIndexes: [],
+  };
 }
 
 function stopScan(scan: Scan): void {
@@ -261,31 +209,14 @@ function scanThreads(total: number, options: ScanOptions): number {
  * thread; `findOpenPorts` and the scan threads (scan-threads.ts) both use it.
  */
 export async function scanSlice(hostList: string[], portList: number[], from: number, to: number, options: ScanOptions = {}): Promise<ScanResult> {
-  const total = to - from;
-  const cancelers: Cancelers = new Set();
-  const scan: Scan = {
-    hosts: hostList,
-    ports: portList,
-    total,
-    end: to,
-    timeoutMs: options.timeoutMs ?? 1000,
-    retries: options.retries ?? 1,
-    cancelers,
-    stopped: new AbortController(),
-    waitTurn: rateLimiter(options.ratePerSecond, cancelers),
-    lookup: cachedLookup(),
-    raw: options.socketConnect ? undefined : (raw ??= rawConnector()),
-    progress: throttle(options.onProgress, total),
-    stats: { next: from, probed: 0, filtered: 0, attempts: 0, inFlight: 0, maxInFlight: 0 },
-    openIndexes: [],
-  };
+  const scan = createScan(hostList, portList, from, to, options);
   const { signal } = options;
   const stop = () => stopScan(scan);
   signal?.addEventListener('abort', stop, { once: true });
   if (signal?.aborted) {
     stop();
   }
-  const workerCount = Math.min(Math.max(1, Math.floor(options.concurrency ?? 512) || 1), total);
+  const workerCount = Math.min(Math.max(1, Math.floor(options.concurrency ?? 512) || 1), scan.total);
   // A worker that throws (onProgress did) stops the others, and the scan rejects once all have let go of their sockets.
   const workers = Array.from({ length: workerCount }, () =>
     runWorker(scan).catch((e: unknown) => {
@@ -301,5 +232,5 @@ export async function scanSlice(hostList: string[], portList: number[], from: nu
   }
   scan.progress(scan.stats.probed, true);
   const { probed, filtered, attempts, maxInFlight } = scan.stats;
-  return { open: openPairs(scan), probed, total, canceled: probed < total && scan.stopped.signal.aborted, filtered, attempts, maxInFlight };
+  return { open: openPairs(scan), probed, total: scan.total, canceled: probed < scan.total && scan.stopped.signal.aborted, filtered, attempts, maxInFlight };
 }

@@ -4,6 +4,7 @@
  * and imported as targets (protocol and port from what was found, never a guessed credential).
  */
 import { ConflictError, InvalidStateError, NotFoundError, ServiceCommunicationError, ValidationError } from '../../errors.ts';
+import type { DiscoveredHostRow } from '../../db/schema.ts';
 import { nmapAvailable } from '../../discovery/nmap.ts';
 import { parseNetworkRange, type RangeLimits } from '../../discovery/ranges.ts';
 import type { Clock } from '../../shared/clock.ts';
@@ -53,6 +54,12 @@ function managementOf(ports: Array<{ port: number; service: string }>): { protoc
   return http ? { protocol: 'http', port: http.port, useTls: http.service === 'https' } : undefined;
 }
 
+/** What to import: found hosts of one discovery job (`target_ids` are their ids), with an optional credential and group. */
+type ImportInput = { discovery_job_id: number; target_ids: number[]; default_credential_id?: number; group_id?: number };
+
+/** One found host's outcome in an import. */
+type ImportResult = { id: number; host: string; import_status: 'imported' | 'skipped'; target_id: number | null; reason?: string };
+
 /** Builds the discovery service. */
 export function createDiscoveryService(deps: {
   repo: DiscoveryRepo;
@@ -91,6 +98,64 @@ export function createDiscoveryService(deps: {
       throw new ValidationError('scanner: nmap is not installed on this server (apt-get install nmap), or use the built-in scanner ("builtin")', 'scanner');
     }
     return scanner === 'nmap' ? 'nmap' : 'builtin';
+  }
+
+  /** The found hosts `input.target_ids` names, once the job, credential and group are known to exist (a 400 naming the field otherwise). */
+  async function hostsToImport(input: ImportInput) {
+    await getRow(input.discovery_job_id).catch(() => {
+      throw new ValidationError(`discovery_job_id: discovery job ${input.discovery_job_id} does not exist`, 'discovery_job_id');
+    });
+    if (input.default_credential_id !== undefined) {
+      await credentials.typeOf(input.default_credential_id, 'default_credential_id');
+    }
+    if (input.group_id !== undefined) {
+      await groups.assertExist([input.group_id]).catch(() => {
+        throw new ValidationError(`group_id: group ${input.group_id} does not exist`, 'group_id');
+      });
+    }
+    const hosts = await repo.hostsByIds(input.discovery_job_id, input.target_ids);
+    const unknown = input.target_ids.filter((id) => !hosts.some((h) => h.id === id));
+    if (unknown.length > 0) {
+      throw new ValidationError(`target_ids: not results of discovery job ${input.discovery_job_id}: ${unknown.join(', ')}`, 'target_ids');
+    }
+    return hosts;
+  }
+
+  /** A target name from the host's name (or address) that no target has yet: `web1`, else `web1-2`, `web1-3` … */
+  async function freeTargetName(host: Pick<DiscoveredHostRow, 'host' | 'hostname'>): Promise<string> {
+    const base = (host.hostname ?? host.host).replace(/[^A-Za-z0-9_.:-]/g, '-').slice(0, 90);
+    const taken = await repo.targetNames(base);
+    let name = base;
+    for (let n = 2; taken.has(name.toLowerCase()); n++) {
+      name = `${base}-${n}`;
+    }
+    return name;
+  }
+
+  /** Imports one found host as a target (in the group, with the credential), or skips it: already a target, or nothing to manage it through. */
+  async function importHost(actor: Actor, input: ImportInput, host: DiscoveredHostRow, existing: Map<string, number>): Promise<ImportResult> {
+    const already = existing.get(host.host.toLowerCase()) ?? (host.hostname ? existing.get(host.hostname.toLowerCase()) : undefined);
+    const how = managementOf(host.ports);
+    if (already !== undefined || !how) {
+      await repo.markHost(host.id, { import_status: 'skipped', target_id: already ?? null });
+      return { id: host.id, host: host.host, import_status: 'skipped', target_id: already ?? null, reason: already !== undefined ? `already a target (${already})` : 'no ssh, winrm or http service found' };
+    }
+    const name = await freeTargetName(host);
+    const target = await targets.create(actor, {
+      name,
+      host: host.host,
+      port: how.port,
+      protocol: how.protocol,
+      os_type: host.os === 'linux' || host.os === 'windows' ? host.os : 'other',
+      ...(how.useTls ? { use_tls: true } : {}),
+      ...(input.default_credential_id !== undefined ? { credential_id: input.default_credential_id } : {}),
+      description: `Discovered by discovery job ${input.discovery_job_id}`,
+    } as never);
+    if (input.group_id !== undefined) {
+      await groups.addTarget(actor, input.group_id, target.id);
+    }
+    await repo.markHost(host.id, { import_status: 'imported', target_id: target.id });
+    return { id: host.id, host: host.host, import_status: 'imported', target_id: target.id };
   }
 
   const service = {
@@ -152,54 +217,12 @@ export function createDiscoveryService(deps: {
     },
 
     /** Creates targets from found hosts; existing hosts and hosts with nothing to manage are skipped. */
-    async import(actor: Actor, input: { discovery_job_id: number; target_ids: number[]; default_credential_id?: number; group_id?: number }) {
-      await getRow(input.discovery_job_id).catch(() => {
-        throw new ValidationError(`discovery_job_id: discovery job ${input.discovery_job_id} does not exist`, 'discovery_job_id');
-      });
-      if (input.default_credential_id !== undefined) {
-        await credentials.typeOf(input.default_credential_id, 'default_credential_id');
-      }
-      if (input.group_id !== undefined) {
-        await groups.assertExist([input.group_id]).catch(() => {
-          throw new ValidationError(`group_id: group ${input.group_id} does not exist`, 'group_id');
-        });
-      }
-      const hosts = await repo.hostsByIds(input.discovery_job_id, input.target_ids);
-      const unknown = input.target_ids.filter((id) => !hosts.some((h) => h.id === id));
-      if (unknown.length > 0) {
-        throw new ValidationError(`target_ids: not results of discovery job ${input.discovery_job_id}: ${unknown.join(', ')}`, 'target_ids');
-      }
+    async import(actor: Actor, input: ImportInput) {
+      const hosts = await hostsToImport(input);
       const existing = await repo.targetsByHost(hosts.flatMap((h) => [h.host, ...(h.hostname ? [h.hostname] : [])]));
-      const results: Array<{ id: number; host: string; import_status: 'imported' | 'skipped'; target_id: number | null; reason?: string }> = [];
+      const results: ImportResult[] = [];
       for (const host of hosts) {
-        const already = existing.get(host.host.toLowerCase()) ?? (host.hostname ? existing.get(host.hostname.toLowerCase()) : undefined);
-        const how = managementOf(host.ports);
-        if (already !== undefined || !how) {
-          await repo.markHost(host.id, { import_status: 'skipped', target_id: already ?? null });
-          results.push({ id: host.id, host: host.host, import_status: 'skipped', target_id: already ?? null, reason: already !== undefined ? `already a target (${already})` : 'no ssh, winrm or http service found' });
-          continue;
-        }
-        const base = (host.hostname ?? host.host).replace(/[^A-Za-z0-9_.:-]/g, '-').slice(0, 90);
-        const taken = await repo.targetNames(base);
-        let name = base;
-        for (let n = 2; taken.has(name.toLowerCase()); n++) {
-          name = `${base}-${n}`;
-        }
-        const target = await targets.create(actor, {
-          name,
-          host: host.host,
-          port: how.port,
-          protocol: how.protocol,
-          os_type: host.os === 'linux' || host.os === 'windows' ? host.os : 'other',
-          ...(how.useTls ? { use_tls: true } : {}),
-          ...(input.default_credential_id !== undefined ? { credential_id: input.default_credential_id } : {}),
-          description: `Discovered by discovery job ${input.discovery_job_id}`,
-        } as never);
-        if (input.group_id !== undefined) {
-          await groups.addTarget(actor, input.group_id, target.id);
-        }
-        await repo.markHost(host.id, { import_status: 'imported', target_id: target.id });
-        results.push({ id: host.id, host: host.host, import_status: 'imported', target_id: target.id });
+        results.push(await importHost(actor, input, host, existing));
       }
       const imported = results.filter((r) => r.import_status === 'imported').length;
       await audit.record(actor, 'discovery.import', { type: 'discovery_job', id: input.discovery_job_id }, { imported, skipped: results.length - imported });
