@@ -82,3 +82,21 @@ export async function waitForRunning(proc: Proc, role: 'worker' | 'scheduler'): 
   await waitFor(`${proc.name} running`, () => proc.output.text.includes(`"msg":"${role} running"`), 60_000, 100, proc);
 }
 
+/** An HTTP call to 127.0.0.1:`port`; the body is parsed JSON. */
+export async function callPort<T = unknown>(port: number, path: string, init: { method?: string; token?: string; json?: unknown } = {}) {
+  const headers: Record<string, string> = {};
+  if (init.token) {
+    headers.authorization = `Bearer ${init.token}`;
+  }
+  if (init.json !== undefined) {
+    headers['content-type'] = 'application/json';
+  }
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: init.method ?? 'GET',
+    headers,
+    body: init.json === undefined ? undefined : JSON.stringify(init.json),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as T };
+}

@@ -3,6 +3,7 @@
  * (`node --import tsx src/main/cli.ts …`) as a child process, wait for it, talk to it over TCP with
  * `fetch`, and hand out free port ranges and temporary directories.
  */
+import { callPort } from '../../test/procs.ts';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -65,25 +66,6 @@ export async function runCli(args: string[], env: Record<string, string> = {}, t
   }
 }
 
-/** An HTTP call to 127.0.0.1:`port`; the body is parsed JSON. */
-export async function call<T = unknown>(port: number, path: string, init: { method?: string; token?: string; json?: unknown } = {}) {
-  const headers: Record<string, string> = {};
-  if (init.token) {
-    headers.authorization = `Bearer ${init.token}`;
-  }
-  if (init.json !== undefined) {
-    headers['content-type'] = 'application/json';
-  }
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method: init.method ?? 'GET',
-    headers,
-    body: init.json === undefined ? undefined : JSON.stringify(init.json),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as T };
-}
-
 /** The body of GET /health. */
 export interface HealthBody {
   service: string;
@@ -110,7 +92,7 @@ export async function waitForHealth(cli: Cli, port: number, timeoutMs = 90_000):
       throw new Error(`the CLI exited (${cli.child.exitCode ?? cli.child.signalCode}) before port ${port} was healthy:\n${cli.out.stderr}${cli.out.stdout}`);
     }
     try {
-      const res = await call<HealthBody>(port, '/health');
+      const res = await callPort<HealthBody>(port, '/health');
       if (res.status === 200) {
         return res.body;
       }

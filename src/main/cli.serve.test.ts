@@ -1,4 +1,5 @@
 /** End-to-end test of the real `opsconductor serve --services users` on PostgreSQL (only with a test PostgreSQL URL). */
+import { callPort } from '../../test/procs.ts';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
@@ -9,7 +10,7 @@ import pg from 'pg';
 
 import { databaseUrl, TEST_PG_URL } from '../../test/db.ts';
 import { SERVICE_PORT_OFFSETS } from '../services.ts';
-import { type Cli, call, type ErrorBody, freeBasePort, type HealthBody, isRefused, killCli, removeTempDirs, spawnCli, tempDir, waitForHealth } from './cli.fixtures.ts';
+import { type Cli, type ErrorBody, freeBasePort, type HealthBody, isRefused, killCli, removeTempDirs, spawnCli, tempDir, waitForHealth } from './cli.fixtures.ts';
 
 describe('opsconductor CLI (real processes)', { concurrency: 2 }, () => {
   after(removeTempDirs);
@@ -42,15 +43,15 @@ describe('opsconductor CLI (real processes)', { concurrency: 2 }, () => {
       });
 
       test('serves only the users routes, on PostgreSQL, without an embedded database', async () => {
-        const health = await call<HealthBody>(port, '/health');
+        const health = await callPort<HealthBody>(port, '/health');
         assert.equal(health.body.checks[0]?.message, 'postgres reachable');
-        const users = await call<ErrorBody>(port, '/users');
+        const users = await callPort<ErrorBody>(port, '/users');
         assert.equal(users.status, 401);
         assert.equal(users.body.error.code, 'auth_error');
-        const login = await call(port, '/auth/login', { method: 'POST', json: { username: 'admin', password: 'cli-test-admin-password-1' } });
+        const login = await callPort(port, '/auth/login', { method: 'POST', json: { username: 'admin', password: 'cli-test-admin-password-1' } });
         assert.equal(login.status, 404);
         // serve has no service ports.
-        await assert.rejects(call(port + SERVICE_PORT_OFFSETS.users, '/health'), isRefused);
+        await assert.rejects(callPort(port + SERVICE_PORT_OFFSETS.users, '/health'), isRefused);
         // No embedded database was opened.
         assert.ok(!existsSync(join(dataDir, 'pgdata')) && !existsSync(join(dataDir, 'opsconductor.lock')), readdirSync(dataDir).join());
       });

@@ -2,6 +2,7 @@
  * End-to-end test of the real `opsconductor` CLI on the embedded database, in order: `start`, a
  * refused second `start`, a graceful stop, `admin reset-password`, then `start --no-service-ports`.
  */
+import { callPort } from '../../test/procs.ts';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { SERVICE_NAMES, SERVICE_PORT_OFFSETS } from '../services.ts';
 import { VERSION } from '../version.ts';
-import { type Cli, call, type ErrorBody, freeBasePort, type HealthBody, isRefused, killCli, logLines, removeTempDirs, runCli, running, spawnCli, tempDir, type TokenBody, waitForHealth, waitForOutput, withTimeout } from './cli.fixtures.ts';
+import { type Cli, type ErrorBody, freeBasePort, type HealthBody, isRefused, killCli, logLines, removeTempDirs, runCli, running, spawnCli, tempDir, type TokenBody, waitForHealth, waitForOutput, withTimeout } from './cli.fixtures.ts';
 
 describe('opsconductor CLI (real processes)', { concurrency: 2 }, () => {
   after(removeTempDirs);
@@ -48,7 +49,7 @@ describe('opsconductor CLI (real processes)', { concurrency: 2 }, () => {
         assert.equal(health.checks[0]?.status, 'healthy');
       }
 
-      const anonymous = await call<ErrorBody>(port + 2, '/users');
+      const anonymous = await callPort<ErrorBody>(port + 2, '/users');
       assert.equal(anonymous.status, 401);
       assert.equal(anonymous.body.error.code, 'auth_error');
       assert.equal(typeof anonymous.body.request_id, 'string');
@@ -61,10 +62,10 @@ describe('opsconductor CLI (real processes)', { concurrency: 2 }, () => {
       assert.ok(first.out.stdout.includes(`password: ${initialPassword}`), 'the generated password is shown on the console');
       assert.ok(!logLines(first).some((l) => l.includes(initialPassword)), 'the generated password is never logged');
 
-      const login = await call<TokenBody>(port + 1, '/auth/login', { method: 'POST', json: { username: 'admin', password: initialPassword } });
+      const login = await callPort<TokenBody>(port + 1, '/auth/login', { method: 'POST', json: { username: 'admin', password: initialPassword } });
       assert.equal(login.status, 200);
       firstTokens = login.body;
-      const users = await call<{ users: Array<{ username: string; role: string }> }>(port + 2, '/users', { token: firstTokens.access_token });
+      const users = await callPort<{ users: Array<{ username: string; role: string }> }>(port + 2, '/users', { token: firstTokens.access_token });
       assert.equal(users.status, 200);
       assert.deepEqual(
         users.body.users.map((u) => [u.username, u.role]),
@@ -88,8 +89,8 @@ describe('opsconductor CLI (real processes)', { concurrency: 2 }, () => {
       assert.doesNotMatch(second.out.stderr, /\n\s+at /, 'no stack trace');
       // The refused process neither stole nor removed the first one's lock, nor bound a port.
       assert.equal(readFileSync(join(dataDir, 'opsconductor.lock'), 'utf8'), String(first?.child.pid));
-      await assert.rejects(call(otherPort, '/health'), isRefused);
-      assert.equal((await call(port, '/health')).status, 200);
+      await assert.rejects(callPort(otherPort, '/health'), isRefused);
+      assert.equal((await callPort(port, '/health')).status, 200);
     });
 
     test('SIGTERM stops start gracefully (exit 0) and releases the lock', async () => {
@@ -127,20 +128,20 @@ describe('opsconductor CLI (real processes)', { concurrency: 2 }, () => {
       after(() => killCli(gatewayOnly));
 
       test('only the gateway port answers', async () => {
-        assert.equal((await call<HealthBody>(base, '/health')).body.service, 'gateway');
+        assert.equal((await callPort<HealthBody>(base, '/health')).body.service, 'gateway');
         for (const service of SERVICE_NAMES) {
-          await assert.rejects(call(base + SERVICE_PORT_OFFSETS[service], '/health'), isRefused, `${service} port`);
+          await assert.rejects(callPort(base + SERVICE_PORT_OFFSETS[service], '/health'), isRefused, `${service} port`);
         }
       });
 
       test('the reset password logs in; the old password and the old sessions do not', async () => {
-        const login = await call<TokenBody>(base, '/auth/login', { method: 'POST', json: { username: 'admin', password: newPassword } });
+        const login = await callPort<TokenBody>(base, '/auth/login', { method: 'POST', json: { username: 'admin', password: newPassword } });
         assert.equal(login.status, 200);
-        assert.equal((await call(base, '/users', { token: login.body.access_token })).status, 200);
-        const old = await call<ErrorBody>(base, '/auth/login', { method: 'POST', json: { username: 'admin', password: initialPassword } });
+        assert.equal((await callPort(base, '/users', { token: login.body.access_token })).status, 200);
+        const old = await callPort<ErrorBody>(base, '/auth/login', { method: 'POST', json: { username: 'admin', password: initialPassword } });
         assert.equal(old.status, 401);
-        assert.equal((await call(base, '/users', { token: firstTokens.access_token })).status, 401);
-        assert.equal((await call(base, '/auth/refresh', { method: 'POST', json: { refresh_token: firstTokens.refresh_token } })).status, 401);
+        assert.equal((await callPort(base, '/users', { token: firstTokens.access_token })).status, 401);
+        assert.equal((await callPort(base, '/auth/refresh', { method: 'POST', json: { refresh_token: firstTokens.refresh_token } })).status, 401);
         // No new initial password was generated: the admin already existed.
         assert.doesNotMatch(gatewayOnly?.out.stdout ?? '', /created the first user/);
       });

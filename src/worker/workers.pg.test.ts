@@ -18,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 
 import { createTestDatabase, type TestDatabase, usesPostgres } from '../../test/db.ts';
-import { alive, killProc, type Proc, procs, sleep, spawnCli, tempDirs, waitFor, waitForRunning } from '../../test/procs.ts';
+import { alive, callPort, killProc, type Proc, procs, sleep, spawnCli, tempDirs, waitFor, waitForRunning } from '../../test/procs.ts';
 import { SSH_TEST_USER, type Sshd, sshdSkip, startSshd } from '../../test/sshd.ts';
 
 /** Short leases keep the test fast: renewal every 1 s, reaper sweep every 1.5 s. */
@@ -119,23 +119,7 @@ if (usesPostgres) {
     /** The run whose worker was killed (scenario A), for the follow-up checks. */
     let lostRun: { runId: number; targets: number[] } | undefined;
 
-    const call = async <T>(path: string, init: { method?: string; json?: unknown } = {}): Promise<{ status: number; body: T }> => {
-      const headers: Record<string, string> = {};
-      if (token) {
-        headers.authorization = `Bearer ${token}`;
-      }
-      if (init.json !== undefined) {
-        headers['content-type'] = 'application/json';
-      }
-      const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-        method: init.method ?? 'GET',
-        headers,
-        body: init.json === undefined ? undefined : JSON.stringify(init.json),
-        signal: AbortSignal.timeout(10_000),
-      });
-      const text = await res.text();
-      return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-    };
+    const call = <T>(path: string, init: { method?: string; json?: unknown } = {}) => callPort<T>(port, path, { ...init, token });
     const post = async <T>(path: string, json: unknown): Promise<T> => {
       const res = await call<T>(path, { method: 'POST', json });
       assert.equal(res.status, 200, `POST ${path}: ${JSON.stringify(res.body)}`);

@@ -5,26 +5,13 @@ import type { LightMyRequestResponse } from 'fastify';
 
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
 import { assertError } from '../../../test/assertions.ts';
+import type { Target } from './targets.fixtures.ts';
 
 interface Report {
   created: number;
   skipped: number;
   errors: Array<{ line: number; message: string; field?: string }>;
   target_ids: number[];
-}
-
-interface Target {
-  id: number;
-  name: string;
-  host: string;
-  port: number;
-  os_type: string;
-  protocol: string;
-  use_tls: boolean;
-  credential_id: number | null;
-  tags: string[];
-  description: string;
-  group_ids: number[];
 }
 
 interface Group {
