@@ -5,6 +5,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -99,4 +100,34 @@ export async function callPort<T = unknown>(port: number, path: string, init: { 
   });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** Ports handed out by this process, never handed out twice. */
+const reservedPorts = new Set<number>();
+
+/**
+ * A base port P with P .. P + count - 1 free on loopback, below Linux's ephemeral range (so
+ * outgoing sockets cannot take them meanwhile), for processes that listen on fixed ports.
+ */
+export async function freePortRange(count = 1): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
+    const ports = Array.from({ length: count }, (_, i) => base + i);
+    if (ports.some((p) => reservedPorts.has(p))) {
+      continue;
+    }
+    if ((await Promise.all(ports.map(portIsFree))).every(Boolean)) {
+      ports.forEach((p) => reservedPorts.add(p));
+      return base;
+    }
+  }
+  throw new Error(`no free range of ${count} ports found`);
 }

@@ -202,3 +202,25 @@ export async function startSshd(options: { addresses?: string[]; port?: number }
   };
   return handle;
 }
+
+/**
+ * PIDs of the test user's processes whose command line matches `pattern` (a pgrep pattern; with
+ * `exact`, the whole line): the remote side of commands run on the test sshd.
+ */
+export function testUserProcesses(pattern: string, options: { exact?: boolean } = {}): number[] {
+  try {
+    const args = ['-u', SSH_TEST_USER, ...(options.exact ? ['-x'] : []), '-f', pattern];
+    return execFileSync('pgrep', args, { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number).sort();
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+}
+
+/** Kills (SIGKILL) the test user's processes whose command line is exactly `command`. */
+export function killTestUserProcesses(command: string): void {
+  try {
+    execFileSync('pkill', ['-KILL', '-u', SSH_TEST_USER, '-x', '-f', command]);
+  } catch {
+    // nothing left to kill
+  }
+}

@@ -3,10 +3,9 @@
  * (`node --import tsx src/main/cli.ts …`) as a child process, wait for it, talk to it over TCP with
  * `fetch`, and hand out free port ranges and temporary directories.
  */
-import { callPort } from '../../test/procs.ts';
+import { callPort, freePortRange } from '../../test/procs.ts';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -120,31 +119,8 @@ export async function waitForOutput(cli: Cli, text: string, timeoutMs = 5_000): 
   }
 }
 
-const reservedPorts = new Set<number>();
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A base port P with P..P+11 free (below Linux's ephemeral range, so outgoing sockets don't take them). */
-export async function freeBasePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 12_000);
-    const ports = Array.from({ length: 12 }, (_, i) => base + i);
-    if (ports.some((p) => reservedPorts.has(p))) {
-      continue;
-    }
-    if ((await Promise.all(ports.map(portIsFree))).every(Boolean)) {
-      ports.forEach((p) => reservedPorts.add(p));
-      return base;
-    }
-  }
-  throw new Error('no free range of 12 ports found');
-}
+/** A base port P with P..P+11 free: the gateway and every service port of one `opsconductor start`. */
+export const freeBasePort = () => freePortRange(12);
 
 const tempDirs: string[] = [];
 

@@ -9,17 +9,15 @@
  * (OPSCONDUCTOR_TEST_DATABASE_URL); on PGlite nothing is registered.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 import pg from 'pg';
 
 import { createTestDatabase, type TestDatabase, usesPostgres } from '../../test/db.ts';
-import { alive, callPort, killProc, type Proc, procs, sleep, spawnCli, tempDirs, waitFor, waitForRunning } from '../../test/procs.ts';
-import { SSH_TEST_USER, type Sshd, sshdSkip, startSshd } from '../../test/sshd.ts';
+import { alive, callPort, freePortRange, killProc, type Proc, procs, sleep, spawnCli, tempDirs, waitFor, waitForRunning } from '../../test/procs.ts';
+import { killTestUserProcesses, SSH_TEST_USER, type Sshd, sshdSkip, startSshd, testUserProcesses } from '../../test/sshd.ts';
 
 /** Short leases keep the test fast: renewal every 1 s, reaper sweep every 1.5 s. */
 const LEASE_S = 3;
@@ -30,44 +28,6 @@ const ADMIN_PASSWORD = 'workers-test-admin-password-1';
  * (two runs are measured).
  */
 const DISPATCH_MS = 750;
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A free loopback port below Linux's ephemeral range (outgoing sockets cannot take it meanwhile). */
-async function freeLowPort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20_000 + randomInt(12_000);
-    if (await portIsFree(port)) {
-      return port;
-    }
-  }
-  throw new Error('no free port found');
-}
-
-// ---- the remote side: processes on the sshd host -------------------------------------------------
-
-/** PIDs of the test user's processes whose command line is exactly `command`. */
-function remoteProcesses(command: string): number[] {
-  try {
-    return execFileSync('pgrep', ['-u', SSH_TEST_USER, '-x', '-f', command], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number).sort();
-  } catch {
-    return []; // pgrep exits 1 when nothing matches
-  }
-}
-
-function killRemoteProcesses(command: string): void {
-  try {
-    execFileSync('pkill', ['-KILL', '-u', SSH_TEST_USER, '-x', '-f', command]);
-  } catch {
-    // nothing left to kill
-  }
-}
 
 // ---- API and database ------------------------------------------------------------------------------
 
@@ -185,7 +145,7 @@ if (usesPostgres) {
       assert.ok(testDb.url, 'a PostgreSQL test database');
       client = new pg.Client({ connectionString: testDb.url });
       await client.connect();
-      port = await freeLowPort();
+      port = await freePortRange();
       env = {
         OPSCONDUCTOR_DATABASE_URL: testDb.url,
         OPSCONDUCTOR_MASTER_KEY: randomBytes(32).toString('base64'),
@@ -220,7 +180,7 @@ if (usesPostgres) {
     after(async () => {
       await Promise.all(procs.map(killProc));
       // A SIGKILLed worker leaves its remote commands running on the sshd host.
-      remoteCommands.forEach(killRemoteProcesses);
+      remoteCommands.forEach(killTestUserProcesses);
       await client?.end();
       await testDb?.drop();
       await sshd?.stop();
@@ -248,7 +208,7 @@ if (usesPostgres) {
         },
         20_000,
       );
-      const sleeps = await waitFor('3 remote sleeps started', () => remoteProcesses(command).length === 3 && remoteProcesses(command), 10_000);
+      const sleeps = await waitFor('3 remote sleeps started', () => testUserProcesses(command, { exact: true }).length === 3 && testUserProcesses(command, { exact: true }), 10_000);
 
       // While the worker lives, its leases are renewed: longer than one lease later nothing was reaped.
       await sleep(LEASE_S * 1000 + 1500);
@@ -324,7 +284,7 @@ if (usesPostgres) {
         stepsBefore.map((s) => [s.target_id, s.step_index, s.attempts, s.started_at?.getTime()]),
         'steps not re-run',
       );
-      const remaining = remoteProcesses(command);
+      const remaining = testUserProcesses(command, { exact: true });
       assert.ok(remaining.length <= 3 && remaining.every((pid) => sleeps.includes(pid)), `remote sleeps before the kill ${sleeps.join()}, now ${remaining.join()}`);
       assert.deepEqual(
         (await targetRows(runId)).map((row) => [row.status, row.error, row.worker_id]),

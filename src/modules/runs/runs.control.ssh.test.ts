@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { sshdSkip } from '../../../test/sshd.ts';
-import { FINAL, pgrep, sshRunsEnv, stepOf, type StepView, targetStatus, waitUntil } from './runs.fixtures.ts';
+import { testUserProcesses } from '../../../test/sshd.ts';
+import { FINAL, sshRunsEnv, stepOf, type StepView, targetStatus, waitUntil } from './runs.fixtures.ts';
 
 /** Highest number of [started_at, finished_at) intervals open at the same instant. */
 function maxOverlap(steps: StepView[]): number {
@@ -34,7 +35,7 @@ describe('job runs over SSH: step and job timeouts, cancel, concurrency', { skip
       ],
     });
     const runId = await startRun(job.id, { target_ids: [target.id] });
-    await waitUntil(`${sleep} to run on the sshd host`, () => pgrep(sleep).length > 0);
+    await waitUntil(`${sleep} to run on the sshd host`, () => testUserProcesses(sleep).length > 0);
     const run = await waitForRun(runId);
     const slow = stepOf(run, target.id, 0);
     assert.equal(slow.status, 'timed_out', JSON.stringify(slow));
@@ -45,7 +46,7 @@ describe('job runs over SSH: step and job timeouts, cancel, concurrency', { skip
     assert.equal(run.summary.timed_out, 1);
     assert.equal(run.summary.failed, 0, 'a timeout is not a failure');
     assert.notEqual(run.status, 'completed');
-    await waitUntil(`${sleep} to be gone from the sshd host`, () => pgrep(sleep).length === 0, 3000);
+    await waitUntil(`${sleep} to be gone from the sshd host`, () => testUserProcesses(sleep).length === 0, 3000);
   });
 
   test('the job timeout_s ends the whole run as timed_out and kills what is running', async () => {
@@ -53,7 +54,7 @@ describe('job runs over SSH: step and job timeouts, cancel, concurrency', { skip
     const sleep = uniqueSleep();
     const job = await createJob({ timeout_s: 2, concurrency: 1, steps: [{ type: 'command', name: 'slow', command: sleep, timeout_s: 600 }] });
     const runId = await startRun(job.id, { target_ids: targets.map((t) => t.id) });
-    await waitUntil(`${sleep} to run on the sshd host`, () => pgrep(sleep).length > 0);
+    await waitUntil(`${sleep} to run on the sshd host`, () => testUserProcesses(sleep).length > 0);
     const running = await getRun(runId);
     const firstId = running.targets.find((t) => t.status === 'running')?.target_id;
     const second = running.targets.find((t) => t.status === 'pending');
@@ -70,7 +71,7 @@ describe('job runs over SSH: step and job timeouts, cancel, concurrency', { skip
     );
     assert.equal(stepOf(run, firstId, 0).status, 'timed_out');
     assert.ok(run.steps.every((s) => s.status !== 'failed'));
-    await waitUntil(`${sleep} to be gone from the sshd host`, () => pgrep(sleep).length === 0, 3000);
+    await waitUntil(`${sleep} to be gone from the sshd host`, () => testUserProcesses(sleep).length === 0, 3000);
   });
 
   test('cancel kills the running step, cancels pending targets; canceling a finished run is 409', async () => {
@@ -84,7 +85,7 @@ describe('job runs over SSH: step and job timeouts, cancel, concurrency', { skip
       ],
     });
     const runId = await startRun(job.id, { target_ids: targets.map((t) => t.id) });
-    await waitUntil(`${sleep} to run on the sshd host`, () => pgrep(sleep).length > 0);
+    await waitUntil(`${sleep} to run on the sshd host`, () => testUserProcesses(sleep).length > 0);
     const running = await getRun(runId);
     assert.equal(running.status, 'running');
     const active = running.targets.find((t) => t.status === 'running');
@@ -108,7 +109,7 @@ describe('job runs over SSH: step and job timeouts, cancel, concurrency', { skip
       assert.equal(stepOf(run, t.id, 0).started_at, null, 'pending targets never started');
       assert.notEqual(stepOf(run, t.id, 0).status, 'succeeded');
     }
-    await waitUntil(`${sleep} to be gone from the sshd host`, () => pgrep(sleep).length === 0, 3000);
+    await waitUntil(`${sleep} to be gone from the sshd host`, () => testUserProcesses(sleep).length === 0, 3000);
 
     const again = await api('POST', `/job-runs/${runId}/cancel`);
     assert.equal(again.statusCode, 409, again.body);

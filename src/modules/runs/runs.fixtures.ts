@@ -5,7 +5,6 @@
  * `before`/`after` hooks; tests read the state (`ctx`, `sshd`, …) those hooks fill.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +12,7 @@ import { after, before } from 'node:test';
 
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
 import { waitFor } from '../../../test/procs.ts';
-import { SSH_TEST_PASSWORD, SSH_TEST_USER, type Sshd, startSshd } from '../../../test/sshd.ts';
+import { SSH_TEST_PASSWORD, SSH_TEST_USER, type Sshd, startSshd, testUserProcesses } from '../../../test/sshd.ts';
 
 /** Run statuses that are final. */
 export const FINAL = ['completed', 'failed', 'canceled', 'timed_out'];
@@ -203,15 +202,6 @@ export function runsEnv() {
   return Object.assign(state, client);
 }
 
-/** PIDs of processes whose command line contains `pattern` (sshd runs on this machine). */
-export function pgrep(pattern: string): number[] {
-  try {
-    return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
 /** What an `sshRunsEnv` block's tests read once its `before` hook ran. */
 export interface SshRunsState {
   ctx: TestContext;
@@ -246,7 +236,7 @@ export function sshRunsEnv(options: { servers?: number } = {}) {
   });
   after(async () => {
     // A remote process that survived a kill would keep its step (and the worker's shutdown) waiting.
-    for (const pid of sleeps.flatMap((command) => pgrep(command))) {
+    for (const pid of sleeps.flatMap((command) => testUserProcesses(command))) {
       process.kill(pid, 'SIGKILL');
     }
     await state.ctx?.close();
