@@ -48,11 +48,19 @@ function filesUnder(dir: string, root = dir, out = new Map<string, Buffer>()): M
 export function createLibrariesService(deps: { db: Db; repo: LibrariesRepo; secretSettings: SecretSettings; audit: AuditService; clock: Clock; catalogDir?: string }) {
   const { db, repo, secretSettings, audit, clock } = deps;
   const catalogDir = deps.catalogDir ?? CATALOG_DIR;
+  // The shipped catalog does not change while the process runs: each manifest is read and each bundle built once.
+  const manifests = new Map<string, LibraryManifest | undefined>();
   const bundles = new Map<string, Promise<Buffer>>();
 
   function catalogManifest(id: string): LibraryManifest | undefined {
-    const path = join(catalogDir, id, 'manifest.json');
-    return /^[a-z0-9][a-z0-9-]{1,63}$/.test(id) && existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as LibraryManifest) : undefined;
+    if (!/^[a-z0-9][a-z0-9-]{1,63}$/.test(id)) {
+      return undefined;
+    }
+    if (!manifests.has(id)) {
+      const path = join(catalogDir, id, 'manifest.json');
+      manifests.set(id, existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as LibraryManifest) : undefined);
+    }
+    return manifests.get(id);
   }
 
   /** The catalog library `id` as a .tar.gz bundle. */
