@@ -23,6 +23,11 @@ const NO_FILES = {
   sep: '/',
 };
 
+/** True when a string contains template syntax at all (fast path for plain strings). */
+export function isTemplate(text: string): boolean {
+  return text.includes('{{') || text.includes('{%');
+}
+
 /** One templating engine; create once per process. */
 export type TemplateEngine = ReturnType<typeof createTemplateEngine>;
 
@@ -44,7 +49,7 @@ export function createTemplateEngine() {
       }
       return liquid.parseAndRenderSync(template, context) as string;
     },
-    /** True when a string contains template syntax at all (fast path for plain strings). */
-    isTemplate: (text: string) => text.includes('{{') || text.includes('{%'),
+    /** True when a string contains template syntax at all (see {@link isTemplate}). */
+    isTemplate,
   };
 }

@@ -6,6 +6,7 @@
  * rendered against the run first) and `target` only.
  */
 import { ValidationError } from '../../errors.ts';
+import { isTemplate } from '../../shared/templating.ts';
 
 /** One parameter of a library step. */
 export interface LibraryParameter {
@@ -41,8 +42,6 @@ export interface VersionContent {
   manifest: { steps: ManifestStep[] };
   files: Record<string, string>;
 }
-
-const isTemplate = (v: unknown) => typeof v === 'string' && (v.includes('{{') || v.includes('{%'));
 
 function typeOk(value: unknown, type: LibraryParameter['type']): boolean {
   switch (type) {
@@ -85,7 +84,7 @@ export function checkValues(step: ManifestStep, values: Record<string, unknown>,
       }
       continue;
     }
-    if (!isTemplate(value)) {
+    if (!(typeof value === 'string' && isTemplate(value))) {
       if (!typeOk(value, decl.type)) {
         throw new ValidationError(`${field}.${name} must be ${decl.type === 'integer' ? 'an integer' : `a ${decl.type}`}`, `${field}.${name}`);
       }
