@@ -10,6 +10,7 @@ import ssh2, { type AnyAuthMethod, Client, type ClientChannel, type ConnectConfi
 import { cappedBytes } from '../shared/output.ts';
 import { ssh2KeyText } from '../shared/ssh-key-format.ts';
 import { sshFingerprint } from '../shared/ssh-fingerprint.ts';
+import { commandStopper, type StopReason } from './stopper.ts';
 
 /** How a connection attempt failed. */
 export type SshFailureKind = 'offline' | 'auth_failed' | 'host_key_mismatch';
@@ -49,7 +50,7 @@ export interface ExecResult {
   exitCode: number | null;
   signal: string | null;
   /** Set when we killed the command: it ran past its timeout, or the caller aborted it. */
-  killed?: 'timeout' | 'aborted';
+  killed?: StopReason;
 }
 
 /** How to run a command. */
@@ -171,37 +172,32 @@ const KILL_RETRY_MS = 500;
 const KILL_GIVE_UP_MS = 15_000;
 
 /**
- * Kills the channel's command once, remembering why: it ran past `timeoutMs`, or the caller
- * aborted `signal`. Until the channel closes the kill is repeated; after KILL_GIVE_UP_MS, `giveUp`.
+ * Kills the channel's command once it must stop (see {@link commandStopper}). Until the channel
+ * closes the kill is repeated; after KILL_GIVE_UP_MS, `giveUp`.
  */
 function channelKiller(channel: ClientChannel, options: ExecOptions, giveUp: () => void) {
-  let killed: ExecResult['killed'];
+  const stopper = commandStopper(options);
   let resignal: NodeJS.Timeout | undefined;
   let giveUpTimer: NodeJS.Timeout | undefined;
-  const kill = (why: 'timeout' | 'aborted') => {
-    if (!killed) {
-      killed = why;
+  stopper.signal.addEventListener(
+    'abort',
+    () => {
       // sshd delivers the signal to the session's whole process group. A signal that arrives
       // before the session's process exists is lost, so it is repeated until the channel closes.
       channel.signal('KILL');
       channel.close();
       resignal = setInterval(() => channel.signal('KILL'), KILL_RETRY_MS);
       giveUpTimer = setTimeout(giveUp, KILL_GIVE_UP_MS);
-    }
-  };
-  const timer = options.timeoutMs ? setTimeout(() => kill('timeout'), options.timeoutMs) : undefined;
-  const onAbort = () => kill('aborted');
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  if (options.signal?.aborted) {
-    onAbort();
-  }
+    },
+    { once: true },
+  );
+  stopper.stopIfAborted();
   return {
-    killed: () => killed,
+    killed: stopper.reason,
     dispose() {
-      clearTimeout(timer);
+      stopper.dispose();
       clearInterval(resignal);
       clearTimeout(giveUpTimer);
-      options.signal?.removeEventListener('abort', onAbort);
     },
   };
 }

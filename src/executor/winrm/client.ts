@@ -5,6 +5,7 @@
  */
 import { cappedBytes } from '../../shared/output.ts';
 import type { ExecOptions } from '../ssh.ts';
+import { commandStopper, type StopReason } from '../stopper.ts';
 import { type Channel, openChannel, WinrmError, type WinrmOptions } from './channel.ts';
 import { soapRequest, soapResponse, type SoapTarget, TIMED_OUT_CODE, WsmanFault } from './soap.ts';
 
@@ -22,7 +23,7 @@ export interface WinrmResult {
   stderr: string;
   exitCode: number | null;
   /** Set when we stopped the command: it ran past its timeout, or the caller aborted it. */
-  killed?: 'timeout' | 'aborted';
+  killed?: StopReason;
 }
 
 /** Authenticated Identify: the product version the host announces. */
@@ -63,33 +64,6 @@ async function removeShell(options: WinrmOptions, target: SoapTarget, shellId: s
   } finally {
     await cleanup.close();
   }
-}
-
-/** Stops a command once, remembering why: it ran past `timeoutMs`, or the caller aborted `signal`. */
-function commandStopper(exec: WinrmExecOptions) {
-  const stop = new AbortController();
-  let killed: WinrmResult['killed'];
-  const kill = (why: 'timeout' | 'aborted') => {
-    killed ??= why;
-    stop.abort();
-  };
-  const timer = exec.timeoutMs ? setTimeout(() => kill('timeout'), exec.timeoutMs) : undefined;
-  const onAbort = () => kill('aborted');
-  exec.signal?.addEventListener('abort', onAbort, { once: true });
-  return {
-    signal: stop.signal,
-    killed: () => killed,
-    /** Catches up on an abort that came before the listener (it fires no event). */
-    stopIfAborted() {
-      if (exec.signal?.aborted) {
-        onAbort();
-      }
-    },
-    dispose() {
-      clearTimeout(timer);
-      exec.signal?.removeEventListener('abort', onAbort);
-    },
-  };
 }
 
 /** One {@link runWinrmCommand} call: where it runs, over which connection, and what stops it. */
@@ -184,7 +158,7 @@ async function driveCommand(run: StartedRun): Promise<WinrmResult> {
   }
   // Stopped: the current connection may still be busy with the Receive.
   await removeShell(options, target, shellId, commandId);
-  return { ...output.text(), exitCode: null, killed: stopper.killed() };
+  return { ...output.text(), exitCode: null, killed: stopper.reason() };
 }
 
 /** Creates the shell and starts the command in it, then drives it; on a failure, removes the shell it created. */
