@@ -61,6 +61,9 @@ type ImportInput = { discovery_job_id: number; target_ids: number[]; default_cre
 type ImportResult = { id: number; host: string; import_status: 'imported' | 'skipped'; target_id: number | null; reason?: string };
 
 /** Builds the discovery service. */
+/** The id of the target a found host already is, if any. */
+type ExistingTarget = (host: Pick<DiscoveredHostRow, 'host' | 'hostname'>) => number | undefined;
+
 export function createDiscoveryService(deps: {
   repo: DiscoveryRepo;
   queue: Queue | undefined;
@@ -132,9 +135,15 @@ export function createDiscoveryService(deps: {
     return name;
   }
 
+  /** The target each found host already is (by address or by the name it was found under), in one query. */
+  async function existingTargets(hosts: Array<Pick<DiscoveredHostRow, 'host' | 'hostname'>>): Promise<ExistingTarget> {
+    const byHost = await repo.targetsByHost(hosts.flatMap((h) => [h.host, ...(h.hostname ? [h.hostname] : [])]));
+    return (h) => byHost.get(h.host.toLowerCase()) ?? (h.hostname ? byHost.get(h.hostname.toLowerCase()) : undefined);
+  }
+
   /** Imports one found host as a target (in the group, with the credential), or skips it: already a target, or nothing to manage it through. */
-  async function importHost(actor: Actor, input: ImportInput, host: DiscoveredHostRow, existing: Map<string, number>): Promise<ImportResult> {
-    const already = existing.get(host.host.toLowerCase()) ?? (host.hostname ? existing.get(host.hostname.toLowerCase()) : undefined);
+  async function importHost(actor: Actor, input: ImportInput, host: DiscoveredHostRow, existing: ExistingTarget): Promise<ImportResult> {
+    const already = existing(host);
     const how = managementOf(host.ports);
     if (already !== undefined || !how) {
       await repo.markHost(host.id, { import_status: 'skipped', target_id: already ?? null });
@@ -169,8 +178,8 @@ export function createDiscoveryService(deps: {
     hosts: async (id: number) => {
       await getRow(id);
       const hosts = await repo.hosts(id);
-      const existing = await repo.targetsByHost(hosts.flatMap((h) => [h.host, ...(h.hostname ? [h.hostname] : [])]));
-      return hosts.map((h) => ({ ...h, existing_target_id: existing.get(h.host.toLowerCase()) ?? (h.hostname ? existing.get(h.hostname.toLowerCase()) : undefined) ?? null }));
+      const existing = await existingTargets(hosts);
+      return hosts.map((h) => ({ ...h, existing_target_id: existing(h) ?? null }));
     },
 
     async create(actor: Actor, input: { name?: string; network_range: string; scan_ports?: number[]; scanner?: string }) {
@@ -219,7 +228,7 @@ export function createDiscoveryService(deps: {
     /** Creates targets from found hosts; existing hosts and hosts with nothing to manage are skipped. */
     async import(actor: Actor, input: ImportInput) {
       const hosts = await hostsToImport(input);
-      const existing = await repo.targetsByHost(hosts.flatMap((h) => [h.host, ...(h.hostname ? [h.hostname] : [])]));
+      const existing = await existingTargets(hosts);
       const results: ImportResult[] = [];
       for (const host of hosts) {
         results.push(await importHost(actor, input, host, existing));
