@@ -3,7 +3,7 @@
  * (headers and the exact body bytes), answers 200 — or 503 for the first `failFirst` requests of a
  * path, or always `status` for a path configured so.
  */
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 
 /** One received request. */
 export interface SinkRequest {
@@ -29,30 +29,40 @@ export interface HttpSink {
   close(): Promise<void>;
 }
 
+/** A loopback HTTP server that reads each request's body whole, then hands it to `handle`. */
+export async function listenHttp(handle: (req: IncomingMessage, body: Buffer, res: ServerResponse) => void): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => handle(req, Buffer.concat(chunks), res));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  return {
+    url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
 /** Starts a receiver on a free loopback port. */
 export async function startHttpSink(): Promise<HttpSink> {
   const requests: Array<SinkRequest & { status: number }> = [];
   const failures = new Map<string, { count: number; status: number }>();
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const path = req.url ?? '/';
-      const failure = failures.get(path);
-      let status = 200;
-      if (failure && failure.count !== 0) {
-        status = failure.status;
-        failure.count -= 1;
-      }
-      const body = Buffer.concat(chunks);
-      requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body, status, json: () => JSON.parse(body.toString('utf8')) as Record<string, unknown> });
-      res.writeHead(status, { 'content-type': 'text/plain' });
-      res.end(status === 200 ? 'ok' : `failing on purpose (${status})`);
-    });
+  const { url, close } = await listenHttp((req, body, res) => {
+    const path = req.url ?? '/';
+    const failure = failures.get(path);
+    let status = 200;
+    if (failure && failure.count !== 0) {
+      status = failure.status;
+      failure.count -= 1;
+    }
+    requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body, status, json: () => JSON.parse(body.toString('utf8')) as Record<string, unknown> });
+    res.writeHead(status, { 'content-type': 'text/plain' });
+    res.end(status === 200 ? 'ok' : `failing on purpose (${status})`);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const address = server.address();
-  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   const accepted = (path: string) => requests.filter((r) => r.path === path && r.status < 300);
   return {
     url,
@@ -70,9 +80,6 @@ export async function startHttpSink(): Promise<HttpSink> {
       }
       return accepted(path);
     },
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    },
+    close,
   };
 }

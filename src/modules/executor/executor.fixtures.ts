@@ -3,9 +3,10 @@
  * request helpers over a test context (credentials, targets, posting, polling executions).
  */
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 
 import { type TestContext, unique } from '../../../test/app.ts';
+import { listenHttp } from '../../../test/http-sink.ts';
 
 /** Statuses in which an execution (or job run) has finished. */
 export const FINISHED = new Set(['completed', 'failed', 'canceled', 'timed_out']);
@@ -30,21 +31,14 @@ export interface Received {
 /** A loopback HTTP server that records requests and answers with `respond`. */
 export async function startSink(respond: (req: Received) => { status: number; body: string; type?: string }) {
   const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
-      received.push(entry);
-      const answer = respond(entry);
-      res.writeHead(answer.status, { 'content-type': answer.type ?? 'application/json' });
-      res.end(answer.body);
-    });
+  const { url, close } = await listenHttp((req, body, res) => {
+    const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: body.toString('utf8') };
+    received.push(entry);
+    const answer = respond(entry);
+    res.writeHead(answer.status, { 'content-type': answer.type ?? 'application/json' });
+    res.end(answer.body);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { url: `http://127.0.0.1:${port}`, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return { url, received, close };
 }
 
 /** Shared helpers over a test context. */

@@ -6,11 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before } from 'node:test';
 
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
+import { listenHttp } from '../../../test/http-sink.ts';
 import { waitFor } from '../../../test/procs.ts';
 import { SSH_TEST_PASSWORD, SSH_TEST_USER, type Sshd, startSshd, testUserProcesses } from '../../../test/sshd.ts';
 
@@ -123,37 +124,30 @@ export async function startReceiver() {
   const requests: Received[] = [];
   const released = new Set<string>();
   const waiters = new Map<string, Array<() => void>>();
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
-      const [, kind, arg] = new URL(req.url ?? '/', 'http://127.0.0.1').pathname.split('/');
-      const answer = (status: number, text: string | Buffer) => res.writeHead(status, { 'content-type': 'text/plain' }).end(text);
-      if (kind === 'text') {
-        answer(200, 'hello from the receiver\nOC_OUTPUT ver=42\n');
-      } else if (kind === 'echo') {
-        answer(200, body);
-      } else if (kind === 'status') {
-        answer(Number(arg), `status ${arg} auth=${req.headers.authorization ?? 'none'}\n`);
-      } else if (kind === 'hold') {
-        const key = arg ?? '';
-        const release = () => !res.writableEnded && answer(200, `released ${key}\n`);
-        if (released.has(key)) {
-          release();
-        } else {
-          waiters.set(key, [...(waiters.get(key) ?? []), release]);
-        }
+  const server = await listenHttp((req, body, res) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+    const [, kind, arg] = new URL(req.url ?? '/', 'http://127.0.0.1').pathname.split('/');
+    const answer = (status: number, text: string | Buffer) => res.writeHead(status, { 'content-type': 'text/plain' }).end(text);
+    if (kind === 'text') {
+      answer(200, 'hello from the receiver\nOC_OUTPUT ver=42\n');
+    } else if (kind === 'echo') {
+      answer(200, body);
+    } else if (kind === 'status') {
+      answer(Number(arg), `status ${arg} auth=${req.headers.authorization ?? 'none'}\n`);
+    } else if (kind === 'hold') {
+      const key = arg ?? '';
+      const release = () => !res.writableEnded && answer(200, `released ${key}\n`);
+      if (released.has(key)) {
+        release();
       } else {
-        answer(200, 'ok\n');
+        waiters.set(key, [...(waiters.get(key) ?? []), release]);
       }
-    });
+    } else {
+      answer(200, 'ok\n');
+    }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
   return {
-    url: (path: string) => `http://127.0.0.1:${port}${path}`,
+    url: (path: string) => `${server.url}${path}`,
     requests,
     /** Requests whose path starts with `prefix`. */
     seen: (prefix: string) => requests.filter((r) => r.url.startsWith(prefix)),
@@ -164,10 +158,7 @@ export async function startReceiver() {
       }
       waiters.delete(key);
     },
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: server.close,
   };
 }
 
