@@ -122,15 +122,19 @@ describe('nmapOpenPorts against loopback', () => {
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   });
 
+  // An ephemeral port may carry a name in nmap's services table (33435 is "mtrace"): what it is
+  // called is parseNmapXml's business, tested above; these tests check which ports are found.
+  const hostPorts = (found: { host: string; port: number }[]) => found.map(({ host, port }) => ({ host, port }));
+
   test("the listener's port is found, the closed one is not", async () => {
-    assert.deepEqual(await nmapOpenPorts(['127.0.0.1'], [closed, open4], { timing: 'T4' }), [{ host: '127.0.0.1', port: open4, nmapService: null }]);
+    assert.deepEqual(hostPorts(await nmapOpenPorts(['127.0.0.1'], [closed, open4], { timing: 'T4' })), [{ host: '127.0.0.1', port: open4 }]);
   });
 
   test('IPv4 and IPv6 hosts in one call (nmap runs once per family); a loopback address with nothing listening has no ports', async () => {
     const found = await nmapOpenPorts(['::1', '127.0.0.1', '127.0.0.2', '127.0.0.1'], [open4, open6, closed], {});
-    assert.deepEqual(found, [
-      { host: '127.0.0.1', port: open4, nmapService: null },
-      { host: '::1', port: open6, nmapService: null },
+    assert.deepEqual(hostPorts(found), [
+      { host: '127.0.0.1', port: open4 },
+      { host: '::1', port: open6 },
     ]);
   });
 
