@@ -1,43 +1,9 @@
-/**
- * Pacing of a port scan: cancelable pauses, an even start rate, one DNS lookup per host name,
- * progress reports at most every 100 ms.
- */
+/** Pacing of a port scan: one DNS lookup per host name, progress reports at most every 100 ms. */
 import type { LookupAddress } from 'node:dns';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupFunction } from 'node:net';
 
 const PROGRESS_INTERVAL_MS = 100;
-
-/** Cancellation callbacks of what is in flight, run by one abort listener (not one listener per socket). */
-export type Cancelers = Set<() => void>;
-
-/** Waits `ms`, or less when canceled. */
-function pause(ms: number, cancelers: Cancelers): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      cancelers.delete(done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    cancelers.add(done);
-  });
-}
-
-/** Spaces attempt starts `1000 / rate` ms apart (no burst); a no-op without a rate. */
-export function rateLimiter(ratePerSecond: number | undefined, cancelers: Cancelers): () => Promise<void> {
-  if (!ratePerSecond || ratePerSecond <= 0) {
-    return () => Promise.resolve();
-  }
-  const gapMs = 1000 / ratePerSecond;
-  let next = performance.now();
-  return () => {
-    const now = performance.now();
-    const at = Math.max(now, next);
-    next = at + gapMs;
-    return at - now >= 1 ? pause(at - now, cancelers) : Promise.resolve();
-  };
-}
 
 /** Resolves each host name once per scan (not once per port); Node skips it for IP literals. */
 export function cachedLookup(): LookupFunction {

@@ -2,7 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 import type { SliceMessage, SliceTask } from './scan-threads.ts';
-import { scanSlice } from './scanner.ts';
+import { scanSlice } from './scan-slice.ts';
 
 const task = workerData as SliceTask;
 const stop = new AbortController();
