@@ -6,6 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 
+import { throttle } from './scan-pacing.ts';
 import type { ScanOptions, ScanResult } from './scanner.ts';
 
 /** What a scan thread is given (options without callbacks or signal). */
@@ -53,40 +54,84 @@ function runSlice(task: SliceTask, onProgress: (probed: number) => void, signal:
   });
 }
 
-/** {@link findOpenPorts} over `threads` worker threads; the merged result is the same as one thread's. */
+/** Splits `amount` over `parts` as evenly as whole numbers allow (the first ones get the remainder). */
+function shares(amount: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(amount / parts) + (i < amount % parts ? 1 : 0));
+}
+
+/** Open pairs of every slice in input order (host, then port), with index maps rather than a search per comparison. */
+function mergeOpen(hosts: string[], ports: number[], results: ScanResult[]): ScanResult['open'] {
+  const hostIndex = new Map(hosts.map((h, i) => [h, i]));
+  const portIndex = new Map(ports.map((p, i) => [p, i]));
+  const at = (map: Map<string | number, number>, key: string | number) => map.get(key) ?? 0;
+  return results.flatMap((r) => r.open).sort((a, b) => at(hostIndex, a.host) - at(hostIndex, b.host) || at(portIndex, a.port) - at(portIndex, b.port));
+}
+
+/**
+ * {@link findOpenPorts} over `threads` worker threads (never more than the concurrency, which they
+ * share exactly); the merged result is the same as one thread's. When one thread fails, or
+ * `onProgress` throws, every thread is stopped and the scan rejects once all have ended.
+ */
 export async function findOpenPortsInThreads(hosts: string[], ports: number[], threads: number, options: ScanOptions): Promise<ScanResult> {
   const total = hosts.length * ports.length;
-  const size = Math.ceil(total / threads);
-  const probed = new Array<number>(threads).fill(0);
-  let last = 0;
-  const report = (force = false) => {
-    const now = performance.now();
-    if (options.onProgress && (force || now - last >= 100)) {
-      last = now;
-      options.onProgress(probed.reduce((a, b) => a + b, 0), total);
-    }
+  const concurrency = Math.max(1, Math.floor(options.concurrency ?? 512) || 1);
+  const count = Math.min(threads, concurrency);
+  // Stopped by the caller's signal, or by a failure here.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) {
+    stop.abort();
+  }
+  const probed = new Array<number>(count).fill(0);
+  const throttled = throttle(options.onProgress, total);
+  const report = (force?: boolean) => throttled(probed.reduce((a, b) => a + b, 0), force);
+  let failure: { error: unknown } | undefined;
+  const fail = (error: unknown) => {
+    failure ??= { error };
+    stop.abort();
   };
-  const share = { ...options, signal: undefined, onProgress: undefined, threads: undefined };
-  const concurrency = Math.max(1, Math.ceil((options.concurrency ?? 512) / threads));
-  const ratePerSecond = options.ratePerSecond ? options.ratePerSecond / threads : undefined;
-  const slices = Array.from({ length: threads }, (_, i) => ({ from: i * size, to: Math.min(total, (i + 1) * size) })).filter((s) => s.from < s.to);
-  const results = await Promise.all(
-    slices.map((slice, i) =>
-      runSlice({ hosts, ports, ...slice, options: { ...share, concurrency, ratePerSecond } }, (n) => ((probed[i] = n), report()), options.signal),
-    ),
+  const size = Math.ceil(total / count);
+  const share = { ...options, signal: undefined, onProgress: undefined, threads: undefined, ratePerSecond: options.ratePerSecond ? options.ratePerSecond / count : undefined };
+  const settled = await Promise.allSettled(
+    shares(concurrency, count).map((threadConcurrency, i) => {
+      const slice = { from: i * size, to: Math.min(total, (i + 1) * size) };
+      const onProgress = (n: number) => {
+        probed[i] = n;
+        attempt(() => report(), fail);
+      };
+      return runSlice({ hosts, ports, ...slice, options: { ...share, concurrency: threadConcurrency } }, onProgress, stop.signal).catch((e: unknown) => (fail(e), undefined));
+    }),
   );
-  report(true);
-  const open = results.flatMap((r) => r.open);
-  const order = (h: string) => hosts.indexOf(h);
-  open.sort((a, b) => order(a.host) - order(b.host) || ports.indexOf(a.port) - ports.indexOf(b.port));
+  options.signal?.removeEventListener('abort', onAbort);
+  if (!failure) {
+    attempt(() => report(true), fail);
+  }
+  if (failure) {
+    throw failure.error;
+  }
+  return merged(hosts, ports, settled.map((s) => (s.status === 'fulfilled' ? s.value : undefined)).filter((r): r is ScanResult => r !== undefined));
+}
+
+/** The threads' results as one scan's. */
+function merged(hosts: string[], ports: number[], results: ScanResult[]): ScanResult {
   const sum = (f: (r: ScanResult) => number) => results.reduce((a, r) => a + f(r), 0);
   return {
-    open,
+    open: mergeOpen(hosts, ports, results),
     probed: sum((r) => r.probed),
-    total,
+    total: hosts.length * ports.length,
     canceled: results.some((r) => r.canceled),
     filtered: sum((r) => r.filtered),
     attempts: sum((r) => r.attempts),
     maxInFlight: sum((r) => r.maxInFlight),
   };
+}
+
+/** Runs `fn`, handing what it throws to `fail`. */
+function attempt(fn: () => void, fail: (error: unknown) => void): void {
+  try {
+    fn();
+  } catch (e) {
+    fail(e);
+  }
 }

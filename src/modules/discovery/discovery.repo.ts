@@ -55,12 +55,30 @@ export function createDiscoveryRepo(db: Db) {
           .execute()
       ).map((r) => r.id),
     progress: (id: number, progress: number) => db.updateTable('discovery_jobs').set({ progress }).where('id', '=', id).where('status', '=', 'running').execute(),
+    /** Ends a running job (one already failed as worker_lost stays failed). */
     finish: (id: number, set: { status: string; summary: Record<string, unknown>; error?: string | null; now: Date }) =>
       db
         .updateTable('discovery_jobs')
         .set({ status: set.status, summary: JSON.stringify(set.summary), error: set.error ?? null, finished_at: set.now, ...(set.status === 'completed' ? { progress: 100 } : {}) })
         .where('id', '=', id)
+        .where('status', '=', 'running')
         .execute(),
+    /** Puts a running job its worker is leaving (shutdown) back in the queue, without what it found so far; false when it is no longer running or a cancel was asked. */
+    requeue: (id: number) =>
+      db.transaction().execute(async (tx) => {
+        const back = await tx
+          .updateTable('discovery_jobs')
+          .set({ status: 'queued', started_at: null, heartbeat_at: null, progress: 0 })
+          .where('id', '=', id)
+          .where('status', '=', 'running')
+          .where('cancel_requested', '=', false)
+          .executeTakeFirst();
+        if (Number(back.numUpdatedRows) !== 1) {
+          return false;
+        }
+        await tx.deleteFrom('discovered_hosts').where('job_id', '=', id).execute();
+        return true;
+      }),
 
     /** Asks for a stop: a queued job is canceled now (true), a running one is told through NOTIFY. */
     async requestCancel(id: number, now: Date): Promise<'canceled' | 'stopping' | 'finished'> {

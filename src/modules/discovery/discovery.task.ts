@@ -2,7 +2,8 @@
  * The scan itself, as a background task on any worker: takes a queued discovery job, expands its
  * range (resolving host names, every address checked against the allow-list again), finds open
  * ports (built-in TCP connect scanner, or nmap), identifies services by banner, records the hosts.
- * Progress is written as it goes; a cancel (NOTIFY) stops the scan and keeps what was found.
+ * Progress is written as it goes; a cancel (NOTIFY) stops the scan and keeps what was found;
+ * a worker shutting down puts its scans back in the queue.
  */
 import type { Database } from '../../db/database.ts';
 import type { DiscoveryJobRow } from '../../db/schema.ts';
@@ -22,6 +23,9 @@ const HEARTBEAT_MS = 10_000;
 export const LOST_S = 60;
 
 type RunnerSettings = ScanSettings & { ratePerSecond: number };
+
+/** The abort reason of scans stopped because their worker is shutting down. */
+const SHUTDOWN = 'shutdown';
 
 /** Writes progress at most every PROGRESS_WRITE_MS, as 0–99 (100 is written on completion); a failed write is dropped, the next one catches up. */
 function progressWriter(repo: DiscoveryRepo, jobId: number): (value: number) => void {
@@ -97,6 +101,8 @@ async function scanJob(deps: { repo: DiscoveryRepo; settings: RunnerSettings }, 
 export async function startDiscoveryRunner(deps: { queue: Queue; database: Pick<Database, 'listen'>; repo: DiscoveryRepo; clock: Clock; logger: Logger; settings: ScanSettings & { ratePerSecond: number } }): Promise<() => Promise<void>> {
   const { queue, repo, clock, logger } = deps;
   const running = new Map<number, AbortController>();
+  let stopping = false;
+  let handling = 0;
 
   async function run(jobId: number): Promise<void> {
     const row = await repo.claim(jobId, clock.now());
@@ -107,17 +113,33 @@ export async function startDiscoveryRunner(deps: { queue: Queue; database: Pick<
     running.set(jobId, controller);
     const started = Date.now();
     try {
-      if (await repo.cancelRequested(jobId)) {
+      if (stopping) {
+        controller.abort(SHUTDOWN);
+      } else if (await repo.cancelRequested(jobId)) {
         controller.abort();
       }
       const { status, summary } = await scanJob(deps, row, controller.signal, started);
-      await repo.finish(jobId, { status, summary, now: clock.now() });
+      if (!(controller.signal.reason === SHUTDOWN && (await handBack(jobId)))) {
+        await repo.finish(jobId, { status, summary, now: clock.now() });
+      }
     } catch (e) {
-      logger.warn({ err: e, discovery_job_id: jobId }, 'discovery job failed');
-      await repo.finish(jobId, { status: 'failed', summary: { duration_ms: Date.now() - started }, error: (e as Error).message, now: clock.now() });
+      if (!(controller.signal.reason === SHUTDOWN && (await handBack(jobId)))) {
+        logger.warn({ err: e, discovery_job_id: jobId }, 'discovery job failed');
+        await repo.finish(jobId, { status: 'failed', summary: { duration_ms: Date.now() - started }, error: (e as Error).message, now: clock.now() });
+      }
     } finally {
       running.delete(jobId);
     }
+  }
+
+  /** A scan stopped by this worker's shutdown (not by a cancel) goes back to the queue, for whichever worker runs next to scan again. */
+  async function handBack(jobId: number): Promise<boolean> {
+    if (!(await repo.requeue(jobId))) {
+      return false;
+    }
+    await queue.send(QUEUES.discovery, { jobId });
+    logger.info({ discovery_job_id: jobId }, 'discovery job stopped by shutdown: queued again');
+    return true;
   }
 
   const unlisten = await deps.database.listen(DISCOVERY_CANCEL_CHANNEL, (payload) => running.get(Number(payload))?.abort());
@@ -131,14 +153,23 @@ export async function startDiscoveryRunner(deps: { queue: Queue; database: Pick<
   }, HEARTBEAT_MS);
   heartbeat.unref();
   const id = await queue.work<{ jobId: number }>(QUEUES.discovery, { batchSize: 1, pollingIntervalSeconds: 1 }, async (jobs) => {
-    for (const job of jobs) {
-      await run(job.data.jobId);
+    handling++;
+    try {
+      for (const job of jobs) {
+        await run(job.data.jobId);
+      }
+    } finally {
+      handling--;
     }
   });
   return async () => {
     clearInterval(heartbeat);
-    running.forEach((c) => c.abort());
+    stopping = true;
     await queue.offWork({ id });
+    running.forEach((c) => c.abort(SHUTDOWN));
+    while (handling > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     await unlisten();
   };
 }
