@@ -19,8 +19,8 @@ import type { TLSSocket } from 'node:tls';
 import { XMLParser } from 'fast-xml-parser';
 
 import { decryptMessage, ENCRYPTED_CONTENT_TYPE, encryptMessage, isEncrypted } from '../src/executor/winrm/encryption.ts';
-import { COPY_SCRIPT_MARKER } from '../src/executor/winrm/copy.ts';
 import { acceptAuthenticate, challengeMessage, CLIENT_FLAGS, NTLM_FLAG, type NtlmSession, targetInfo } from '../src/executor/winrm/ntlm.ts';
+import { copyDestination, EMULATED_COPY } from './winrm-server.copy.ts';
 
 const NS = {
   soap: 'http://www.w3.org/2003/05/soap-envelope',
@@ -72,7 +72,21 @@ export interface WinrmServer {
   runningCommands(): number;
   /** Every SOAP action received, in order. */
   actions: string[];
+  /** The same, with the shell each concerned (the new one for Create) and what it carried. */
+  exchanges: Exchange[];
   close(): Promise<void>;
+}
+
+/** One SOAP exchange the stand-in answered (Identify aside). */
+export interface Exchange {
+  /** Create, Command, Receive, Send, Signal, Delete… */
+  action: string;
+  shellId: string;
+  /** A Receive answered with w:TimedOut. */
+  timedOut?: boolean;
+  /** A Command's command line (command and arguments joined by spaces) and its WINRS options. */
+  commandLine?: string;
+  options?: Record<string, string>;
 }
 
 interface Command {
@@ -128,44 +142,12 @@ function fault(relatesTo: string, subcode: string, code: string, text: string): 
   );
 }
 
-/**
- * The copy script of src/executor/winrm/copy.ts, emulated (there is no PowerShell here): its
- * destination, or undefined when `script` is not that script.
- */
-function copyDestination(script: string): string | undefined {
-  if (!script.startsWith(COPY_SCRIPT_MARKER)) {
-    return undefined;
-  }
-  const quoted = /^\$path = '((?:[^'\u2018\u2019\u201a\u201b]|''|\u2018\u2018|\u2019\u2019|\u201a\u201a|\u201b\u201b)*)'\r?$/m.exec(script)?.[1];
-  return quoted?.replace(/(['\u2018\u2019\u201a\u201b])\1/g, '$1');
-}
-
-/** What the copy script does, in Node: base64 lines from stdin into `<path>.oc-partial`, moved into place; prints the SHA-256. */
-const EMULATED_COPY = `
-const fs = require('node:fs'), path = require('node:path'), crypto = require('node:crypto');
-const [target, corrupt] = process.argv.slice(1);
-const chunks = [];
-process.stdin.on('data', (c) => chunks.push(c));
-process.stdin.on('end', () => {
-  try {
-    const data = Buffer.concat(Buffer.concat(chunks).toString('ascii').split(/\\r?\\n/).filter(Boolean).map((l) => Buffer.from(l, 'base64')));
-    if (corrupt && data.length > 0) data[0] ^= 0xff;
-    fs.mkdirSync(path.dirname(target), { recursive: true });
-    fs.writeFileSync(target + '.oc-partial', data);
-    fs.renameSync(target + '.oc-partial', target);
-    process.stdout.write(crypto.createHash('sha256').update(data).digest('hex') + '\\r\\n');
-  } catch (e) {
-    process.stderr.write(String(e.message) + '\\r\\n');
-    process.exit(1);
-  }
-});
-`;
-
 /** Starts the stand-in on a free loopback port. */
 export async function startWinrmServer(options: WinrmServerOptions): Promise<WinrmServer> {
   const shells = new Map<string, Map<string, Command>>();
   const connections = new WeakMap<Socket, Connection>();
   const actions: string[] = [];
+  const exchanges: Exchange[] = [];
   const messages = { plain: 0, encrypted: 0 };
 
   function authenticate(req: IncomingMessage, res: ServerResponse, body: Buffer): Connection | undefined {
@@ -296,8 +278,11 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
     actions.push(action.split('/').pop() ?? action);
     const selectors = (header.SelectorSet as { Selector?: unknown } | undefined)?.Selector;
     const shellId = [selectors].flat().map((s) => (s && typeof s === 'object' && (s as Record<string, unknown>)['@Name'] === 'ShellId' ? text(s) : '')).find(Boolean) ?? '';
+    const exchange: Exchange = { action: actions.at(-1) ?? '', shellId };
+    exchanges.push(exchange);
     if (action === ACTION.create) {
       const id = randomUUID().toUpperCase();
+      exchange.shellId = id;
       shells.set(id, new Map());
       return envelope(
         messageId,
@@ -320,7 +305,10 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
       const line = body.CommandLine as Record<string, unknown>;
       const args = [line.Arguments].flat().filter((a) => a !== undefined).map(text);
       const id = randomUUID().toUpperCase();
-      shell.set(id, startCommand([text(line.Command), ...args].join(' ')));
+      exchange.commandLine = [text(line.Command), ...args].join(' ');
+      const set = [(header.OptionSet as Record<string, unknown> | undefined)?.Option].flat().filter((o) => o !== undefined);
+      exchange.options = Object.fromEntries(set.map((o) => [String((o as Record<string, unknown>)['@Name']), text(o)]));
+      shell.set(id, startCommand(exchange.commandLine));
       return envelope(messageId, `${ACTION.command}Response`, `<rsp:CommandResponse><rsp:CommandId>${id}</rsp:CommandId></rsp:CommandResponse>`);
     }
     const sent = (body.Send as Record<string, unknown> | undefined)?.Stream as Record<string, unknown> | undefined;
@@ -333,6 +321,7 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
     if (action === ACTION.receive) {
       const wait = Math.min(durationMs(header.OperationTimeout), options.maxOperationTimeoutMs ?? Number.MAX_SAFE_INTEGER);
       const answer = await receive(command, wait);
+      exchange.timedOut = answer === undefined;
       return answer === undefined
         ? fault(messageId, 'w:TimedOut', '2150858793', 'The WS-Management service cannot complete the operation within the time specified in OperationTimeout.')
         : envelope(messageId, `${ACTION.receive}Response`, answer.replaceAll('CommandId="ID"', `CommandId="${commandId}"`));
@@ -386,6 +375,7 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
     url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}/wsman`,
     port,
     actions,
+    exchanges,
     messages,
     openShells: () => shells.size,
     runningCommands: () => [...shells.values()].flatMap((s) => [...s.values()]).filter((c) => !c.done).length,

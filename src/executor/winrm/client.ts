@@ -26,13 +26,28 @@ export interface WinrmResult {
   killed?: StopReason;
 }
 
-/** Authenticated Identify: the product version the host announces. */
-export async function identify(options: WinrmOptions): Promise<{ productVersion: string }> {
-  const channel = await openChannel(options);
+/** The rejection of a request that `signal` aborted (undici rejects with the abort reason), not a failure of its own. */
+const isStop = (e: unknown, signal: AbortSignal) => signal.aborted && e === signal.reason;
+
+/**
+ * Authenticated Identify: the product version the host announces. `timeoutMs` bounds the whole
+ * exchange (past it: an offline WinrmError); aborting `signal` rejects with its abort error.
+ */
+export async function identify(options: WinrmOptions, bound: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<{ productVersion: string }> {
+  const stopper = commandStopper(bound);
+  stopper.stopIfAborted();
+  let channel: Channel | undefined;
   try {
-    return { productVersion: soapResponse.productVersion(await channel.send(soapRequest.identify())) };
+    channel = await openChannel(options, stopper.signal);
+    return { productVersion: soapResponse.productVersion(await channel.send(soapRequest.identify(), stopper.signal)) };
+  } catch (e) {
+    if (isStop(e, stopper.signal) && stopper.reason() === 'timeout') {
+      throw new WinrmError('offline', `The WinRM service did not answer an Identify within ${bound.timeoutMs} ms`);
+    }
+    throw e;
   } finally {
-    await channel.close();
+    stopper.dispose();
+    await channel?.close().catch(() => {});
   }
 }
 
@@ -161,18 +176,28 @@ async function driveCommand(run: StartedRun): Promise<WinrmResult> {
   return { ...output.text(), exitCode: null, killed: stopper.reason() };
 }
 
-/** Creates the shell and starts the command in it, then drives it; on a failure, removes the shell it created. */
+/** What a command stopped before it started produced: nothing. */
+const notStarted = (stopper: Run['stopper']): WinrmResult => ({ stdout: '', stderr: '', exitCode: null, killed: stopper.reason() });
+
+/**
+ * Creates the shell and starts the command in it (both stoppable: a host that never answers must
+ * not outlast the timeout), then drives it; on a failure or a stop, removes the shell it created.
+ */
 async function runInShell(run: Run, command: string, args: string[]): Promise<WinrmResult> {
+  const stop = run.stopper.signal;
   let shellId: string | undefined;
   let commandId: string | undefined;
   try {
-    shellId = soapResponse.shellId(await run.channel.send(soapRequest.createShell(run.target)));
-    commandId = soapResponse.commandId(await run.channel.send(soapRequest.command(run.target, shellId, command, args)));
-    run.stopper.stopIfAborted();
+    shellId = soapResponse.shellId(await run.channel.send(soapRequest.createShell(run.target), stop));
+    const line = soapRequest.command(run.target, shellId, command, args, { stdin: run.exec.stdin !== undefined });
+    commandId = soapResponse.commandId(await run.channel.send(line, stop));
     return await driveCommand({ ...run, shellId, commandId });
   } catch (e) {
     if (shellId !== undefined) {
       await removeShell(run.options, run.target, shellId, commandId).catch(() => {});
+    }
+    if (isStop(e, stop)) {
+      return notStarted(run.stopper);
     }
     throw e;
   }
@@ -181,16 +206,21 @@ async function runInShell(run: Run, command: string, args: string[]): Promise<Wi
 /**
  * Runs `command` with `args` in a new remote shell. A timeout or an abort terminates the command
  * and deletes the shell (over a fresh connection: the current one is busy with the Receive), so
- * nothing keeps running on the host.
+ * nothing keeps running on the host; one that comes while connecting or starting the command ends
+ * the call then, with empty output.
  */
 export async function runWinrmCommand(options: WinrmOptions, command: string, args: string[], exec: WinrmExecOptions = {}): Promise<WinrmResult> {
   const target: SoapTarget = { url: options.url, operationTimeoutS: options.operationTimeoutS ?? 20 };
   const stopper = commandStopper(exec);
+  stopper.stopIfAborted();
   let channel: Channel | undefined;
   try {
-    channel = await openChannel(options);
+    channel = await openChannel(options, stopper.signal);
     return await runInShell({ options, target, channel, exec, stopper }, command, args);
   } catch (e) {
+    if (isStop(e, stopper.signal)) {
+      return notStarted(stopper);
+    }
     throw e instanceof WsmanFault ? new WinrmError('protocol', e.message) : e;
   } finally {
     stopper.dispose();

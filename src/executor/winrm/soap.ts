@@ -62,8 +62,17 @@ export const soapRequest = {
   identify: () => builder.build({ 's:Envelope': { '@xmlns:s': NS.s, '@xmlns:wsmid': NS.wsmid, 's:Header': '', 's:Body': { 'wsmid:Identify': '' } } }) as string,
   createShell: (t: SoapTarget) =>
     envelope(t, ACTION.create, { 'rsp:Shell': { 'rsp:InputStreams': 'stdin', 'rsp:OutputStreams': 'stdout stderr' } }, { options: { WINRS_NOPROFILE: 'TRUE', WINRS_CODEPAGE: '65001' } }),
-  command: (t: SoapTarget, shellId: string, command: string, args: string[]) =>
-    envelope(t, ACTION.command, { 'rsp:CommandLine': { 'rsp:Command': command, ...(args.length > 0 ? { 'rsp:Arguments': args } : {}) } }, { shellId, options: { WINRS_CONSOLEMODE_STDIN: 'TRUE', WINRS_SKIP_CMD_SHELL: 'FALSE' } }),
+  /**
+   * Starts a command. With `stdin` (input will be sent), its stdin is a pipe rather than the
+   * console (WINRS_CONSOLEMODE_STDIN FALSE), as Ansible does when it streams input.
+   */
+  command: (t: SoapTarget, shellId: string, command: string, args: string[], { stdin = false }: { stdin?: boolean } = {}) =>
+    envelope(
+      t,
+      ACTION.command,
+      { 'rsp:CommandLine': { 'rsp:Command': command, ...(args.length > 0 ? { 'rsp:Arguments': args } : {}) } },
+      { shellId, options: { WINRS_CONSOLEMODE_STDIN: stdin ? 'FALSE' : 'TRUE', WINRS_SKIP_CMD_SHELL: 'FALSE' } },
+    ),
   receive: (t: SoapTarget, shellId: string, commandId: string) =>
     envelope(t, ACTION.receive, { 'rsp:Receive': { 'rsp:DesiredStream': { '@CommandId': commandId, '#text': 'stdout stderr' } } }, { shellId }),
   /** Input for the command's stdin; `end` closes it. */

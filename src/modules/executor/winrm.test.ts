@@ -1,7 +1,7 @@
 /**
  * WinRM wired in: POST /execute/winrm, and job command steps on winrm targets next to SSH targets
  * in one run, against the WinRM stand-in (test/winrm-server.ts, checked with pywinrm) and a real
- * OpenSSH server.
+ * OpenSSH server. NTLM targets speak plain HTTP (message encryption), Basic ones HTTPS (pinned).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
 import { SSH_TEST_USER, type Sshd, sshdSkip, startSshd } from '../../../test/sshd.ts';
+import { makeSelfSignedCert } from '../../../test/tls.ts';
 import { startWinrmServer, type WinrmServer } from '../../../test/winrm-server.ts';
 
 interface Run {
@@ -25,9 +26,12 @@ const WIN_PASSWORD = 'Wïnrm-Secret <&> 1';
 
 describe('WinRM execution', { skip: sshdSkip() }, () => {
   let ctx: TestContext;
+  const cert = makeSelfSignedCert('IP:127.0.0.1');
   let winrm: WinrmServer;
+  let winrmTls: WinrmServer;
   let sshd: Sshd;
-  const ids = { ntlm: 0, basic: 0, wrong: 0, linux: 0 };
+  const ids = { ntlm: 0, basic: 0, wrong: 0, linux: 0, none: 0 };
+  const creds = { ntlm: 0, basic: 0 };
 
   const post = (url: string, payload: Record<string, unknown>) => ctx.request({ method: 'POST', url, token: ctx.adminToken, payload });
   const created = async (url: string, payload: Record<string, unknown>) => {
@@ -45,15 +49,28 @@ describe('WinRM execution', { skip: sshdSkip() }, () => {
       await new Promise((r) => setTimeout(r, 100));
     }
   };
-  const windowsTarget = async (credential: number) =>
-    created('/targets', { name: unique('win'), host: '127.0.0.1', port: winrm.port, os_type: 'windows', protocol: 'winrm', credential_id: credential });
+  const windowsTarget = async (credential: number | null, https = false) =>
+    created('/targets', {
+      name: unique('win'),
+      host: '127.0.0.1',
+      os_type: 'windows',
+      protocol: 'winrm',
+      credential_id: credential,
+      ...(https ? { port: winrmTls.port, use_tls: true, tls_fingerprint: cert.fingerprint } : { port: winrm.port }),
+    });
+  /** The Command the stand-in saw last. */
+  const lastCommand = (server = winrm) => server.exchanges.filter((e) => e.action === 'Command').at(-1);
 
   before(async () => {
     ctx = await createTestContext({ worker: true });
     winrm = await startWinrmServer({ users: { [WIN_USER]: WIN_PASSWORD } });
+    winrmTls = await startWinrmServer({ users: { [WIN_USER]: WIN_PASSWORD }, tls: { key: cert.key, cert: cert.cert } });
     sshd = await startSshd();
-    ids.ntlm = await windowsTarget(await created('/credentials', { name: unique('c'), type: 'winrm', username: WIN_USER, password: WIN_PASSWORD, auth: 'ntlm' }));
-    ids.basic = await windowsTarget(await created('/credentials', { name: unique('c'), type: 'winrm', username: WIN_USER, password: WIN_PASSWORD, auth: 'basic' }));
+    creds.ntlm = await created('/credentials', { name: unique('c'), type: 'winrm', username: WIN_USER, password: WIN_PASSWORD, auth: 'ntlm' });
+    creds.basic = await created('/credentials', { name: unique('c'), type: 'winrm', username: WIN_USER, password: WIN_PASSWORD, auth: 'basic' });
+    ids.ntlm = await windowsTarget(creds.ntlm);
+    ids.basic = await windowsTarget(creds.basic, true);
+    ids.none = await windowsTarget(null);
     ids.wrong = await windowsTarget(await created('/credentials', { name: unique('c'), type: 'winrm', username: WIN_USER, password: 'wrong-password', auth: 'ntlm' }));
     const sshCredential = await created('/credentials', { name: unique('c'), type: 'ssh', username: SSH_TEST_USER, private_key: sshd.clientKey });
     ids.linux = await created('/targets', { name: unique('linux'), host: sshd.host, port: sshd.port, os_type: 'linux', protocol: 'ssh', credential_id: sshCredential });
@@ -61,6 +78,7 @@ describe('WinRM execution', { skip: sshdSkip() }, () => {
   after(async () => {
     await ctx?.close();
     await winrm?.close();
+    await winrmTls?.close();
     await sshd?.stop();
   });
 
@@ -78,6 +96,32 @@ describe('WinRM execution', { skip: sshdSkip() }, () => {
         assert.deepEqual([cmd.json().output, cmd.json().exit_code, cmd.json().success], ['from-cmd\n', 0, true]);
       });
     }
+
+    test('PowerShell runs as powershell -NoProfile -NonInteractive -EncodedCommand <UTF-16LE base64>; cmd runs as given', async () => {
+      const script = "Get-Service | Where-Object { $_.Name -eq 'wïn <&>' }; echo \"done\"";
+      await post('/execute/winrm', { target_id: ids.ntlm, command: script });
+      const encoded = Buffer.from(script, 'utf16le').toString('base64');
+      assert.equal(lastCommand()?.commandLine, `powershell -NoProfile -NonInteractive -EncodedCommand ${encoded}`);
+      assert.equal(lastCommand()?.options?.WINRS_CONSOLEMODE_STDIN, 'TRUE', 'no stdin: console mode');
+      await post('/execute/winrm', { target_id: ids.ntlm, command: 'dir "C:\\Program Files" & echo <x>', shell: 'cmd' });
+      assert.equal(lastCommand()?.commandLine, 'dir "C:\\Program Files" & echo <x>');
+    });
+
+    test('credential_id overrides the target credential, and a target without one can be used with it', async () => {
+      const over = await post('/execute/winrm', { target_id: ids.wrong, command: 'echo via-override', credential_id: creds.ntlm });
+      assert.deepEqual([over.statusCode, over.json().output, over.json().success], [200, 'via-override\n', true]);
+      const none = await post('/execute/winrm', { target_id: ids.none, command: 'echo via-given', credential_id: creds.ntlm });
+      assert.equal(none.json().output, 'via-given\n');
+      const without = await post('/execute/winrm', { target_id: ids.none, command: 'echo never' });
+      assert.equal(without.statusCode, 400, without.body);
+      assert.equal(without.json().error.field, 'credential_id');
+      // A Basic credential given for a plain-HTTP target is refused before anything is sent.
+      const actions = winrm.actions.length;
+      const basic = await post('/execute/winrm', { target_id: ids.ntlm, command: 'echo never', credential_id: creds.basic });
+      assert.equal(basic.json().success, false);
+      assert.match(basic.json().error, /^insecure_auth: .*HTTPS \(port 5986\) or NTLM/);
+      assert.equal(winrm.actions.length, actions);
+    });
 
     test('the password never reaches the output; a wrong one is reported as auth_failed', async () => {
       const echoed = await post('/execute/winrm', { target_id: ids.ntlm, command: `echo '${WIN_PASSWORD}'` });
@@ -133,7 +177,7 @@ describe('WinRM execution', { skip: sshdSkip() }, () => {
       const down = await post('/execute/sftp', { target_id: ids.ntlm, operation: 'download', local_path: 'win/back.bin', remote_path: join(remoteDir, 'ntlm', 'setup.bin') });
       assert.equal(down.json().success, false);
       assert.match(down.json().error, /only uploads/);
-      assert.equal(winrm.openShells(), 0);
+      assert.equal(winrm.openShells() + winrmTls.openShells(), 0);
     });
 
     test('a job uploads to Windows and Linux targets alike, then runs what it uploaded', async () => {

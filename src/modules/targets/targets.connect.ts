@@ -50,6 +50,9 @@ function fromProbe(probe: ProbeResult, target: TargetWithGroups): Outcome {
   return { success: status === 'online', status, message: probe.message, details: { ...probe.details, ...tlsReport(target) } };
 }
 
+/** Longest a WinRM connection test waits for the authenticated Identify. */
+const WINRM_TEST_TIMEOUT_MS = 15_000;
+
 /** Builds the connector. */
 export function createTargetConnector(deps: { repo: TargetsRepo; credentials: CredentialsService; audit: AuditService; clock: Clock }) {
   const { repo, credentials, audit, clock } = deps;
@@ -127,13 +130,20 @@ export function createTargetConnector(deps: { repo: TargetsRepo; credentials: Cr
     };
   }
 
-  /** An authenticated Identify: proves the credential and reports the version the host announces. */
+  /**
+   * An authenticated Identify: proves the credential and reports the version the host announces.
+   * Bounded like the SSH test (its 15 s handshake): a host that accepts and never answers is offline.
+   */
   async function testWinrm(target: TargetWithGroups, credential: ResolvedCredential): Promise<Outcome> {
     try {
-      const { productVersion } = await identify(winrmOptions(target, credential));
+      const { productVersion } = await identify(winrmOptions(target, credential), { timeoutMs: WINRM_TEST_TIMEOUT_MS });
       const details = { product_version: productVersion, auth_checked: true, ...tlsReport(target) };
       return { success: true, status: 'online', message: `WinRM answered an authenticated Identify (${productVersion})`, details };
     } catch (e) {
+      if (e instanceof WinrmError && e.kind === 'insecure_auth') {
+        // Nothing was sent: the host's status is unknown, as for a target without a credential.
+        return { success: false, status: target.status as TargetStatus, message: e.message, details: { error: e.kind, auth_checked: false } };
+      }
       if (e instanceof WinrmError) {
         // tls_error, like offline: nothing usable answered (the credential was never sent).
         const status: TargetStatus = e.kind === 'auth_failed' ? 'auth_failed' : 'offline';

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
 import { freePort } from '../../../test/sshd.ts';
+import { makeSelfSignedCert } from '../../../test/tls.ts';
 import { startWinrmServer, WINRM_PRODUCT_VERSION } from '../../../test/winrm-server.ts';
 
 /** A real HTTP listener on loopback; `handler` decides every answer. */
@@ -40,27 +41,47 @@ describe('POST /targets/{id}/test for WinRM and HTTP targets', () => {
     await ctx.close();
   });
 
-  for (const auth of ['ntlm', 'basic'] as const) {
-    test(`WinRM (${auth}): an authenticated Identify; the test reports the product version the host announces`, async () => {
-      const winrm = await startWinrmServer({ users: { Administrator: 'Winrm-Secret-123' } });
+  // Basic only over HTTPS (over plain HTTP it would send the password in clear); NTLM over HTTP with message encryption.
+  for (const [auth, https] of [
+    ['ntlm', false],
+    ['basic', true],
+  ] as const) {
+    test(`WinRM (${auth} over ${https ? 'HTTPS' : 'HTTP'}): an authenticated Identify; the test reports the product version the host announces`, async () => {
+      const cert = makeSelfSignedCert('IP:127.0.0.1');
+      const winrm = await startWinrmServer({ users: { Administrator: 'Winrm-Secret-123' }, ...(https ? { tls: { key: cert.key, cert: cert.cert } } : {}) });
       closers.push(winrm.close);
+      const endpoint = { os_type: 'windows', protocol: 'winrm', port: winrm.port, ...(https ? { use_tls: true, tls_fingerprint: cert.fingerprint } : {}) };
       const cred = await credential({ type: 'winrm', username: 'Administrator', password: 'Winrm-Secret-123', auth });
-      const body = await check(await target({ os_type: 'windows', protocol: 'winrm', port: winrm.port, credential_id: cred }));
+      const body = await check(await target({ ...endpoint, credential_id: cred }));
       assert.equal(body.success, true, body.message);
       assert.equal(body.status, 'online');
-      assert.deepEqual(body.details, { product_version: WINRM_PRODUCT_VERSION, auth_checked: true });
+      assert.deepEqual(body.details, { product_version: WINRM_PRODUCT_VERSION, auth_checked: true, ...(https ? { tls: 'pinned' } : {}) });
       const wrong = await credential({ type: 'winrm', username: 'Administrator', password: 'not-the-password', auth });
-      const refused = await check(await target({ os_type: 'windows', protocol: 'winrm', port: winrm.port, credential_id: wrong }));
+      const refused = await check(await target({ ...endpoint, credential_id: wrong }));
       assert.equal(refused.success, false);
       assert.equal(refused.status, 'auth_failed');
       assert.doesNotMatch(JSON.stringify(refused), /not-the-password/);
     });
   }
 
+  test('WinRM: a credential switched to Basic after the fact is refused over plain HTTP, with nothing sent', async () => {
+    const winrm = await startWinrmServer({ users: { Administrator: 'Winrm-Secret-123' } });
+    closers.push(winrm.close);
+    const cred = await credential({ type: 'winrm', username: 'Administrator', password: 'Winrm-Secret-123', auth: 'ntlm' });
+    const id = await target({ os_type: 'windows', protocol: 'winrm', port: winrm.port, credential_id: cred });
+    const switched = await ctx.request({ method: 'PUT', url: `/credentials/${cred}`, token: ctx.adminToken, payload: { auth: 'basic' } });
+    assert.equal(switched.statusCode, 200, switched.body);
+    const body = await check(id);
+    assert.equal(body.success, false);
+    assert.equal(body.details.error, 'insecure_auth');
+    assert.match(body.message, /HTTPS \(port 5986\) or NTLM/);
+    assert.deepEqual(winrm.actions, [], 'nothing reached the host');
+  });
+
   test('WinRM: a listener that does not offer the credential scheme is auth_failed', async () => {
     const wsman = await listen((_req, res) => res.writeHead(401, { 'www-authenticate': 'Negotiate' }).end());
     servers.push(wsman.server);
-    const cred = await credential({ type: 'winrm', username: 'Administrator', password: 'Winrm-Secret-123', auth: 'basic' });
+    const cred = await credential({ type: 'winrm', username: 'Administrator', password: 'Winrm-Secret-123', auth: 'ntlm' });
     const body = await check(await target({ os_type: 'windows', protocol: 'winrm', port: wsman.port, credential_id: cred }));
     assert.equal(body.success, false);
     assert.equal(body.status, 'auth_failed');

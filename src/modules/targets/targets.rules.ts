@@ -48,6 +48,20 @@ export function checkCredentialFits(protocol: Protocol, type: CredentialType): v
   }
 }
 
+/**
+ * Throws a 400 on `field` when a winrm target would authenticate with Basic over plain HTTP: that
+ * sends the password in clear, so the client refuses it (HTTPS with Basic or NTLM, or HTTP with
+ * NTLM and message encryption, are the safe combinations).
+ */
+export function checkWinrmAuth(target: { protocol: Protocol; useTls: boolean; auth: string | null | undefined }, field: 'credential_id' | 'use_tls'): void {
+  if (target.protocol === 'winrm' && !target.useTls && target.auth === 'basic') {
+    throw new ValidationError(
+      `${field}: the credential uses Basic authentication, which over plain HTTP would send the password in clear; set use_tls (HTTPS, port 5986) or use an NTLM credential`,
+      field,
+    );
+  }
+}
+
 /** Throws a 400 on `use_tls` for protocols where it means nothing. */
 export function checkTls(protocol: Protocol, useTls: boolean): void {
   if (useTls && protocol === 'ssh') {

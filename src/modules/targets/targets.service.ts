@@ -6,7 +6,7 @@ import type { Actor } from '../../shared/roles.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { CredentialsService } from '../credentials/index.ts';
 import type { GroupsRepo } from './target-groups.repo.ts';
-import { checkCredentialFits, checkHost, checkTls, checkTlsOptions, defaultPort, type TargetTls } from './targets.rules.ts';
+import { checkCredentialFits, checkHost, checkTls, checkTlsOptions, checkWinrmAuth, defaultPort, type TargetTls } from './targets.rules.ts';
 import type { Protocol, TargetCreateBody, TargetUpdateBody } from './targets.schemas.ts';
 import type { TargetFilter, TargetsRepo, TargetWithGroups, TargetWrite } from './targets.repo.ts';
 
@@ -22,13 +22,24 @@ export function createTargetsService(deps: { db: Db; repo: TargetsRepo; groups: 
     return row;
   }
 
-  /** Validates a complete target and fills defaults; `tlsConflict` is the TLS option the caller set, for a 400 naming it. */
-  async function validate(input: Omit<TargetWrite, 'port'> & { port: number | undefined }, tlsConflict?: keyof TargetTls): Promise<TargetWrite> {
+  /**
+   * Validates a complete target and fills defaults; `tlsConflict` is the TLS option the caller set,
+   * and `authConflict` the field to name when the credential would use Basic over plain HTTP.
+   */
+  async function validate(
+    input: Omit<TargetWrite, 'port'> & { port: number | undefined },
+    tlsConflict?: keyof TargetTls,
+    authConflict: 'credential_id' | 'use_tls' = 'credential_id',
+  ): Promise<TargetWrite> {
     const protocol = input.protocol as Protocol;
     checkTls(protocol, input.use_tls);
     const tls = checkTlsOptions(input.use_tls, { tls_verify: input.tls_verify, tls_fingerprint: input.tls_fingerprint }, tlsConflict);
     if (input.credential_id !== null) {
-      checkCredentialFits(protocol, await credentials.typeOf(input.credential_id, 'credential_id'));
+      const type = await credentials.typeOf(input.credential_id, 'credential_id');
+      checkCredentialFits(protocol, type);
+      if (type === 'winrm' && protocol === 'winrm' && !input.use_tls) {
+        checkWinrmAuth({ protocol, useTls: input.use_tls, auth: (await credentials.resolve(input.credential_id)).auth }, authConflict);
+      }
     }
     return { ...input, ...tls, host: checkHost(input.host), port: input.port ?? defaultPort(protocol, input.use_tls) };
   }
@@ -87,7 +98,7 @@ export function createTargetsService(deps: { db: Db; repo: TargetsRepo; groups: 
         credential_id: input.credential_id === undefined ? current.credential_id : input.credential_id,
         tags: input.tags ?? current.tags,
         description: input.description ?? current.description,
-      }, input.tls_fingerprint === undefined ? 'tls_verify' : 'tls_fingerprint');
+      }, input.tls_fingerprint === undefined ? 'tls_verify' : 'tls_fingerprint', input.use_tls === false && input.credential_id === undefined ? 'use_tls' : 'credential_id');
       const endpointChanged = write.host !== current.host || write.port !== current.port || write.protocol !== current.protocol;
       await db.transaction().execute(async (tx) => {
         // A new endpoint is a new machine: forget its pinned key and last status.

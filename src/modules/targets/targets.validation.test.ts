@@ -6,7 +6,7 @@ import { assertError } from '../../../test/assertions.ts';
 import { type Target, targetsFixture } from './targets.fixtures.ts';
 
 describe('targets', () => {
-  const { setup, close, creds, post, put, get, create } = targetsFixture();
+  const { setup, close, ctx, creds, post, put, get, create } = targetsFixture();
   before(setup);
   after(close);
 
@@ -149,6 +149,24 @@ describe('targets', () => {
       for (const [protocol, type] of misfits) {
         assertError(await post({ ...base(), protocol, credential_id: creds[type] }), 400, 'validation_error', 'credential_id');
       }
+    });
+
+    test('a winrm target whose credential uses Basic needs use_tls (Basic over HTTP sends the password in clear): 400 naming the field', async () => {
+      const res = await ctx.request({ method: 'POST', url: '/credentials', token: ctx.adminToken, payload: { name: unique('basic-'), type: 'winrm', username: 'u', password: 'p', auth: 'basic' } });
+      assert.equal(res.statusCode, 200, res.body);
+      const basic = res.json().id as number;
+      const windows = { ...base(), os_type: 'windows', protocol: 'winrm' };
+      const refused = await post({ ...windows, credential_id: basic });
+      assertError(refused, 400, 'validation_error', 'credential_id');
+      assert.match(refused.json().error.message, /Basic .*plain HTTP.*use_tls \(HTTPS, port 5986\) or use an NTLM credential/);
+      const overTls = await post({ ...windows, use_tls: true, credential_id: basic });
+      assert.equal(overTls.statusCode, 200, overTls.body);
+      const target = overTls.json() as Target;
+      assertError(await put(target.id, { use_tls: false }), 400, 'validation_error', 'use_tls');
+      assert.equal((await get(target.id)).json().use_tls, true, 'the refused update changed nothing');
+      const ntlm = await create({ os_type: 'windows', protocol: 'winrm', credential_id: creds.winrm });
+      assertError(await put(ntlm.id, { credential_id: basic }), 400, 'validation_error', 'credential_id');
+      assert.equal((await put(ntlm.id, { credential_id: basic, use_tls: true })).statusCode, 200);
     });
 
     test('an update that makes the credential unfit (protocol change) is refused and changes nothing', async () => {
