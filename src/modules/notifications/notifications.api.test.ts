@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
+import { sql } from 'kysely';
+
 import { assertError } from '../../../test/assertions.ts';
 import { createTestContext, type TestContext } from '../../../test/app.ts';
 import { type HttpSink, startHttpSink } from '../../../test/http-sink.ts';
@@ -24,6 +26,27 @@ describe('notification service: settings, tests and templates', () => {
   const settings = (extra: Record<string, unknown> = {}) =>
     call('POST', '/api/notification/smtp/settings', { smtp_server: '127.0.0.1', smtp_port: smtp.port, use_tls: true, username: SMTP_USER, password: SMTP_PASSWORD, from_email: 'ops@example.test', from_name: 'Ops', tls_verify: false, ...extra });
 
+  const until = async <T>(read: () => Promise<T>, done: (v: T) => boolean): Promise<T> => {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const value = await read();
+      if (done(value) || Date.now() > deadline) {
+        return value;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const notification = (id: number) => until(async () => (await call('GET', `/notifications/${id}`)).json(), (n) => ['sent', 'failed'].includes(n.status));
+  /** A queued row made directly (no queue message), due at `due`. */
+  const queuedRow = async (path: string, due: Date) =>
+    (
+      await ctx.deps.db
+        .insertInto('notifications')
+        .values({ channel: 'webhook', destination: `${sink.url}${path}`, subject: '', body: 'x', payload: JSON.stringify({ document: {} }), status: 'queued', attempts: 0, next_attempt_at: due, created_at: new Date() })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+    ).id;
+
   before(async () => {
     ctx = await createTestContext({ worker: true });
     smtp = await startSmtpServer({ users: { [SMTP_USER]: SMTP_PASSWORD }, tls: 'starttls' });
@@ -39,6 +62,9 @@ describe('notification service: settings, tests and templates', () => {
   test('SMTP settings: stored by admins, read back without the password', async () => {
     const empty = (await call('GET', '/api/notification/smtp/settings')).json();
     assert.deepEqual([empty.smtp_server, empty.has_password], [null, false]);
+    const unset = await call('POST', '/api/notification/smtp/test', { to_email: 'you@example.test' });
+    assert.equal(unset.statusCode, 200, unset.body);
+    assert.deepEqual(unset.json(), { success: false, message: 'SMTP is not configured: POST /api/notification/smtp/settings first' });
     const saved = await settings();
     assert.deepEqual(saved.json(), { message: 'SMTP settings updated successfully' });
     const got = await call('GET', '/api/notification/smtp/settings');
@@ -122,5 +148,89 @@ describe('notification service: settings, tests and templates', () => {
     assertError(await call('PUT', '/users/me/notification-preferences', { quiet_hours: { start: '25:00', end: '07:00', timezone: 'UTC' } }, operator.token), 400, 'validation_error');
     assertError(await call('PUT', '/users/me/notification-preferences', { channels: { slack: { enabled: true, webhook_url: 'not a url' } } }, operator.token), 400, 'validation_error');
     assertError(await call('GET', '/users/1/notification-preferences', undefined, operator.token), 403, 'permission_error');
+  });
+
+  test('preferences: an admin changes another user’s, which that user then sees; an unknown user is 404', async () => {
+    const user = await ctx.createUser('viewer');
+    const put = await call('PUT', `/users/${user.id}/notification-preferences`, { channels: { teams: { enabled: true, webhook_url: `${sink.url}/theirs` } }, events: { 'job.started': true } });
+    assert.equal(put.statusCode, 200, put.body);
+    const seen = (await call('GET', '/users/me/notification-preferences', undefined, user.token)).json();
+    assert.deepEqual([seen.user_id, seen.channels.teams, seen.events['job.started'], seen.events['job.failed']], [user.id, { enabled: true, webhook_url: `${sink.url}/theirs` }, true, true]);
+    assertError(await call('PUT', `/users/${user.id}/notification-preferences`, { events: { 'job.started': false } }, operator.token), 403, 'permission_error');
+    assertError(await call('GET', '/users/999999/notification-preferences'), 404, 'not_found');
+    assertError(await call('PUT', '/users/999999/notification-preferences', { events: { 'job.started': true } }), 404, 'not_found');
+  });
+
+  test('POST /notifications: the guide’s example (a shipped template and a payload) is queued and sent; the payload can name a run', async () => {
+    await settings();
+    assert.deepEqual(((await call('GET', '/notification-templates/1')).json() as { channel: string }).channel, 'email');
+    const res = await call('POST', '/notifications', { channel: 'email', destination: 'guide@example.test', template_id: 1, payload: { ticket: 'T-1' } });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual([res.json().status, res.json().message], ['queued', 'Notification queued']);
+    assert.equal((await notification(res.json().id)).status, 'sent');
+    assert.ok(smtp.messages.some((m) => m.to.includes('guide@example.test')));
+
+    const made = await call('POST', '/notification-templates', { channel: 'webhook', event: 'ticket', name: 'Ticket note', body: 'ticket {{ payload.ticket }}{{ payload.absent.deeper }} for [{{ job.name }}] [{{ run.status }}]' });
+    assert.equal(made.statusCode, 200, made.body);
+    const plain = await call('POST', '/notifications', { channel: 'webhook', destination: `${sink.url}/ticket`, template_id: made.json().id, payload: { ticket: 'T-9' } });
+    assert.equal(plain.statusCode, 200, plain.body);
+    assert.equal((await sink.waitFor('/ticket', 1))[0]?.json().message, 'ticket T-9 for [] []');
+
+    const job = await call('POST', '/jobs', { name: 'ticket-job', steps: [{ type: 'http', name: 'p', method: 'GET', url: `${sink.url}/job-ok` }] });
+    const runId = Number((await call('POST', `/jobs/${job.json().id}/run`, {})).json().job_run_id);
+    await until(async () => (await call('GET', `/job-runs/${runId}`)).json().status, (status) => status === 'completed');
+    const named = await call('POST', '/notifications', { channel: 'webhook', destination: `${sink.url}/ticket`, template_id: made.json().id, payload: { ticket: 'T-10', run_id: runId } });
+    assert.equal(named.statusCode, 200, named.body);
+    assert.equal((await sink.waitFor('/ticket', 2))[1]?.json().message, 'ticket T-10 for [ticket-job] [completed]');
+    assertError(await call('POST', '/notifications', { channel: 'webhook', destination: `${sink.url}/ticket`, template_id: made.json().id, payload: { run_id: 999999 } }), 400, 'validation_error', 'payload.run_id');
+  });
+
+  test('GET /notifications: webhook URLs are masked for non-admins, whole for admins; status=pending and status=queued find queued ones', async () => {
+    const viewer = await ctx.createUser('viewer');
+    const hook = `${sink.url}/services/T000/B000/s3cr3t-path`;
+    const id = (await call('POST', '/notifications', { channel: 'slack', destination: hook, message: 'masked' })).json().id as number;
+    const masked = `${new URL(sink.url).protocol}//${new URL(sink.url).host}/…`;
+    assert.equal((await call('GET', `/notifications/${id}`, undefined, viewer.token)).json().destination, masked);
+    const listed = (await call('GET', '/notifications?channel=slack', undefined, viewer.token)).json().notifications as Array<{ id: number; destination: string }>;
+    assert.equal(listed.find((n) => n.id === id)?.destination, masked);
+    assert.ok(!JSON.stringify(listed).includes('s3cr3t-path'));
+    assert.equal((await call('GET', `/notifications/${id}`)).json().destination, hook);
+
+    const waiting = await queuedRow('/later', new Date(Date.now() + 3_600_000));
+    for (const status of ['pending', 'queued']) {
+      const found = (await call('GET', `/notifications?status=${status}&limit=100`)).json().notifications as Array<{ id: number; status: string }>;
+      assert.ok(found.some((n) => n.id === waiting), status);
+      assert.ok(found.every((n) => n.status === 'queued'), status);
+    }
+    assert.ok(!((await call('GET', '/notifications?status=sent&limit=100')).json().notifications as Array<{ id: number }>).some((n) => n.id === waiting));
+  });
+
+  test('a 4xx from the receiver is not retried: one attempt, failed with the reason', async () => {
+    sink.always('/gone', 404);
+    const id = (await call('POST', '/notifications', { channel: 'webhook', destination: `${sink.url}/gone`, message: 'x' })).json().id as number;
+    const n = await notification(id);
+    assert.deepEqual([n.status, n.attempts], ['failed', 1]);
+    assert.match(n.last_error, /HTTP 404/);
+    assert.equal(sink.requests.filter((r) => r.path === '/gone').length, 1);
+  });
+
+  test('backoff: each retry is scheduled at retry base × 2.5^(attempt − 1), on the row and in the queue', async () => {
+    sink.always('/backoff', 503);
+    const id = await queuedRow('/backoff', new Date());
+    const options = { staleS: 120, maxAttempts: 5, retryBaseS: ctx.config.notify.retryBaseS };
+    assert.equal(options.retryBaseS, 60, 'the documented default');
+    const queued = async () => (await sql<{ start_after: Date }>`select start_after from pgboss.job where name = 'notification' and (data->>'id')::int = ${id} order by created_on desc limit 1`.execute(ctx.deps.db)).rows[0]?.start_after;
+    for (const [attempt, delayS] of [[1, 60], [2, 150]] as const) {
+      const before = Date.now();
+      assert.equal(await ctx.deps.notifications.deliverOne(id, options), 'retry');
+      const row = await ctx.deps.notifications.get(id);
+      assert.equal(row.attempts, attempt);
+      const due = row.next_attempt_at?.getTime() ?? 0;
+      assert.ok(due >= before + delayS * 1000 && due <= Date.now() + delayS * 1000, `attempt ${attempt}: due in ${(due - before) / 1000} s`);
+      assert.equal((await queued())?.getTime(), due, 'the queue message waits as long');
+      // As if the delay had passed.
+      await ctx.deps.db.updateTable('notifications').set({ next_attempt_at: new Date(Date.now() - 1000) }).where('id', '=', id).execute();
+    }
+    await ctx.deps.db.updateTable('notifications').set({ status: 'failed' }).where('id', '=', id).execute();
   });
 });

@@ -35,7 +35,7 @@ export async function startNotificationSender(deps: { queue: Queue; notification
   const sweep = () =>
     notifications
       .sweep({ graceS: 60, staleS: STALE_SENDING_S })
-      .then(() => notifications.recoverEvents(RECOVER_WINDOW_S))
+      .then(() => notifications.recoverEvents(RECOVER_WINDOW_S, (runId, err) => logger.warn({ err, run_id: runId }, 'could not queue the notifications of a run')))
       .catch((err: unknown) => logger.warn({ err }, 'notification sweep failed'));
   void sweep();
   const timer = setInterval(sweep, SWEEP_MS);

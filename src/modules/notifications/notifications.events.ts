@@ -1,7 +1,7 @@
 /** Job events: which status raises which event, where a job's `notify` sends it, and what templates and webhooks see of the run. */
 import type { Channel } from './notifications.channels.ts';
 import type { NotificationsRepo } from './notifications.repo.ts';
-import type { EventContext, JobEvent } from './notifications.templates.ts';
+import { type JobEvent, type NotificationContext, type RunView, SUMMARY_KEYS } from './notifications.templates.ts';
 
 /** A job's `notify` setting. */
 export interface JobNotify {
@@ -17,6 +17,9 @@ export interface NotifyDestination {
   template_id?: number;
   secret_credential_id?: number;
 }
+
+/** The context of a run's notification: job, run and url always filled. */
+export type EventContext = NotificationContext & { job: { id: number | null; name: string }; run: RunView; url: string };
 
 /** The `notify` key of each event. */
 export const NOTIFY_KEY: Record<JobEvent, keyof JobNotify> = { 'job.started': 'on_start', 'job.completed': 'on_success', 'job.failed': 'on_failure', 'job.canceled': 'on_cancel' };
@@ -35,8 +38,8 @@ export const eventDocument = (ctx: EventContext, message: string) => ({
   message,
 });
 
-/** The run behind an event and the template context it gives; undefined when the run is gone. */
-export async function loadEventContext(repo: NotificationsRepo, publicUrl: string, runId: number, event: JobEvent) {
+/** The run behind an event (or notify step) and the template context it gives; undefined when the run is gone. */
+export async function loadEventContext(repo: NotificationsRepo, publicUrl: string, runId: number, event: string) {
   const run = await repo.runForEvent(runId);
   if (!run) {
     return undefined;
@@ -52,10 +55,15 @@ export async function loadEventContext(repo: NotificationsRepo, publicUrl: strin
       started_at: run.started_at?.toISOString() ?? null,
       finished_at: run.finished_at?.toISOString() ?? null,
       duration_ms: run.started_at && run.finished_at ? run.finished_at.getTime() - run.started_at.getTime() : null,
-      summary: run.summary,
+      // Every counter present, so a template reading one works while the run is still going.
+      summary: { ...Object.fromEntries(SUMMARY_KEYS.map((k) => [k, 0])), ...run.summary },
       parameters: run.parameters as Record<string, unknown>,
       url,
     },
+    target: null,
+    message: null,
+    subject: null,
+    payload: {},
     url,
   };
   return { run, context };

@@ -16,6 +16,8 @@ export interface NotificationWrite {
   run_id: number | null;
   dedupe_key: string | null;
   created_by: number | null;
+  /** Set when the row starts with a problem already known (its template failed and a fallback was used). */
+  last_error?: string | null;
 }
 
 /** A template to write. */
@@ -70,7 +72,9 @@ export function createNotificationsRepo(db: Db) {
         .returningAll()
         .executeTakeFirst(),
 
-    markSent: (id: number, now: Date) => db.updateTable('notifications').set({ status: 'sent', sent_at: now, last_error: null, next_attempt_at: null, sending_since: null }).where('id', '=', id).execute(),
+    /** Marks `id` sent; `note` stays as its last_error (a template that failed before sending), else none. */
+    markSent: (id: number, now: Date, note: string | null = null) =>
+      db.updateTable('notifications').set({ status: 'sent', sent_at: now, last_error: note, next_attempt_at: null, sending_since: null }).where('id', '=', id).execute(),
 
     markRetry: (id: number, error: string, at: Date) => db.updateTable('notifications').set({ status: 'queued', last_error: error, next_attempt_at: at, sending_since: null }).where('id', '=', id).execute(),
 
@@ -142,6 +146,9 @@ export function createNotificationsRepo(db: Db) {
         .orderBy('finished_at')
         .limit(limit)
         .execute(),
+
+    /** A job's name, for POST /notifications naming `payload.job_id`. */
+    jobName: async (jobId: number) => (await db.selectFrom('jobs').select(['id', 'name']).where('id', '=', jobId).executeTakeFirst()) ?? undefined,
 
     /** The run and its job's notify settings and creator, for a job event. */
     runForEvent: (runId: number) =>

@@ -3,6 +3,7 @@ import type { NotificationRow, NotificationTemplateRow } from '../../db/schema.t
 import { actorOf } from '../../http/auth.plugin.ts';
 import { IdParams, iso, MessageResponse, paging } from '../../http/schemas.ts';
 import type { App } from '../../http/types.ts';
+import { type Actor, hasRole } from '../../shared/roles.ts';
 import type { Channel } from './notifications.channels.ts';
 import {
   ChatWebhookBody,
@@ -26,10 +27,27 @@ import type { NotificationsService } from './notifications.service.ts';
 
 type Status = 'queued' | 'sending' | 'sent' | 'failed';
 
-const toNotification = (row: NotificationRow) => ({
+/**
+ * A destination as a non-admin sees it: a webhook URL is a bearer secret (whoever has a Slack or
+ * Teams incoming-webhook URL can post to the channel), so only its scheme and host are shown.
+ * Email addresses are not credentials and are shown whole.
+ */
+export function maskDestination(destination: string): string {
+  if (!/^https?:\/\//i.test(destination)) {
+    return destination;
+  }
+  try {
+    const url = new URL(destination);
+    return `${url.protocol}//${url.host}/…`;
+  } catch {
+    return '…';
+  }
+}
+
+const toNotification = (row: NotificationRow, actor: Actor) => ({
   id: row.id,
   channel: row.channel as Channel,
-  destination: row.destination,
+  destination: hasRole(actor.role, 'admin') ? row.destination : maskDestination(row.destination),
   event: row.event,
   template_id: row.template_id,
   subject: row.subject,
@@ -80,7 +98,7 @@ export function notificationsRoutes(app: App, { notifications }: { notifications
       const { status, channel, ...rest } = request.query;
       const page = paging(rest);
       const { rows, total } = await notifications.list({ ...page, status, channel });
-      return { notifications: rows.map(toNotification), total, ...page };
+      return { notifications: rows.map((row) => toNotification(row, actorOf(request))), total, ...page };
     },
   });
   app.post('/notifications', {
@@ -91,7 +109,7 @@ export function notificationsRoutes(app: App, { notifications }: { notifications
   app.get('/notifications/:id', {
     config: { access: 'viewer' },
     schema: { tags, summary: 'A notification and its delivery state', params: IdParams, response: { 200: NotificationResponse } },
-    handler: async (request) => toNotification(await notifications.get(request.params.id)),
+    handler: async (request) => toNotification(await notifications.get(request.params.id), actorOf(request)),
   });
 
   app.get('/notification-templates', {
@@ -139,7 +157,7 @@ export function notificationsRoutes(app: App, { notifications }: { notifications
   app.get('/users/:id/notification-preferences', {
     config: { access: 'admin' },
     schema: { tags, summary: 'A user’s notification preferences', params: IdParams, response: { 200: PreferencesResponse } },
-    handler: async (request) => ({ user_id: request.params.id, ...(await notifications.preferences(request.params.id)) }),
+    handler: async (request) => ({ user_id: request.params.id, ...(await notifications.userPreferences(request.params.id)) }),
   });
   app.put('/users/:id/notification-preferences', {
     config: { access: 'admin' },

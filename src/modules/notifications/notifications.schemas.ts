@@ -52,7 +52,7 @@ export const NotificationCreateBody = Type.Object(
     template_id: Type.Optional(Id),
     subject: Type.Optional(Type.String({ maxLength: 500 })),
     message: Type.Optional(Type.String({ maxLength: 100_000 })),
-    payload: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Template context (payload.*); sent as the body of a webhook, merged into Slack/Teams messages' })),
+    payload: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Template context (payload.*, absent keys blank; run_id or job_id fill run and job); sent as the body of a webhook, merged into Slack/Teams messages' })),
     secret_credential_id: Type.Optional(Id),
   },
   { additionalProperties: false },
@@ -68,7 +68,7 @@ export type NotificationListQuery = Static<typeof NotificationListQuery>;
 export const NotificationResponse = Type.Object({
   id: Type.Integer(),
   channel: StringEnum(CHANNELS),
-  destination: Type.String(),
+  destination: Type.String({ description: 'Whole for admins; a URL is shown to others as scheme://host/… (webhook URLs are secrets)' }),
   event: Type.Union([Type.String(), Type.Null()]),
   template_id: Type.Union([Type.Integer(), Type.Null()]),
   subject: Type.String(),

@@ -4,8 +4,6 @@
  * synchronous Slack/Teams sends, templates (checked when saved), per-user preferences, and the
  * fan-out of job events to a job's `notify` destinations and to the people who asked for them.
  */
-import { createHash } from 'node:crypto';
-
 import type { Db, NotificationTemplateRow, Queryable } from '../../db/schema.ts';
 import { NotFoundError, ServiceCommunicationError, ValidationError } from '../../errors.ts';
 import type { SecretSettings } from '../../secrets/secret-settings.ts';
@@ -17,13 +15,14 @@ import type { AuditService } from '../audit/index.ts';
 import type { CredentialsService } from '../credentials/index.ts';
 import { checkTimezone } from '../scheduler/index.ts';
 import { type Channel, DeliveryError, deliver, postJson } from './notifications.channels.ts';
-import { defaultPreferences, destinationsFor, mergePreferences, type Preferences } from './notifications.preferences.ts';
+import { loadEventContext } from './notifications.events.ts';
+import { createJobEvents } from './notifications.job-events.ts';
+import { defaultPreferences, mergePreferences, type Preferences } from './notifications.preferences.ts';
 import type { NotificationsRepo, NotificationWrite } from './notifications.repo.ts';
-import { eventDocument, eventOfStatus, type JobNotify, loadEventContext, NOTIFY_KEY, type NotifyDestination } from './notifications.events.ts';
 import type { NotificationCreateBody, PreferencesBody } from './notifications.schemas.ts';
 import { createSmtpSettings } from './notifications.smtp.ts';
 import { createTemplateAdmin } from './notifications.template-admin.ts';
-import { JOB_EVENTS, type JobEvent } from './notifications.templates.ts';
+import { contextOf, JOB_EVENTS, type NotificationContext, renderText } from './notifications.templates.ts';
 
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
 
@@ -36,10 +35,6 @@ export function checkDestination(channel: Channel, destination: string, field = 
 }
 
 /** Builds the notifications service. */
-type LoadedEvent = NonNullable<Awaited<ReturnType<typeof loadEventContext>>>;
-type EventRun = LoadedEvent['run'];
-type EventContext = LoadedEvent['context'];
-
 export function createNotificationsService(deps: {
   db: Db;
   repo: NotificationsRepo;
@@ -54,7 +49,6 @@ export function createNotificationsService(deps: {
   const { db, repo, queue, templates, credentials, audit, clock } = deps;
   const smtp = createSmtpSettings(deps);
   const smtpOptions = smtp.options;
-  const eventContext = (runId: number, event: JobEvent) => loadEventContext(repo, deps.publicUrl, runId, event);
 
   async function checkSecretCredential(id: number | undefined, field: string): Promise<void> {
     if (id !== undefined && (await credentials.typeOf(id, field)) !== 'api_token') {
@@ -95,48 +89,24 @@ export function createNotificationsService(deps: {
     return q ? run(q) : db.transaction().execute(run);
   }
 
-  function render(template: string, context: Record<string, unknown>): string {
-    return templates.isTemplate(template) ? templates.render(template, context) : template;
-  }
-
-  /** Where the people behind a run (its job's creator, who started it) asked to hear of `event`; email only once SMTP is set up. */
-  async function preferredDestinations(run: EventRun, event: JobEvent): Promise<NotifyDestination[]> {
-    const found: NotifyDestination[] = [];
-    const emailReady = (await repo.smtpSettings())?.smtp_server !== undefined;
-    for (const userId of new Set([run.created_by, run.requested_by].filter((u): u is number => typeof u === 'number'))) {
-      const user = await repo.userEmail(userId);
-      if (user?.is_active) {
-        // Quiet hours as they were when the event happened (a recovered event is judged by then, not now).
-        const at = (event === 'job.started' ? run.started_at : run.finished_at) ?? clock.now();
-        for (const [channel, destination] of destinationsFor(await service.preferences(userId), event, at, user.email)) {
-          if (channel !== 'email' || emailReady) {
-            found.push({ channel, destination });
-          }
-        }
+  /** What a POST /notifications template sees: the run or job its payload names (`run_id`, `job_id`), else none. */
+  async function requestContext(input: NotificationCreateBody, event: string): Promise<Record<string, unknown>> {
+    const parts: Partial<NotificationContext> & { event: string } = { event, message: input.message ?? null, subject: input.subject ?? null, payload: input.payload ?? {} };
+    const { run_id: runId, job_id: jobId } = input.payload ?? {};
+    if (runId !== undefined) {
+      const found = Number.isInteger(runId) ? await loadEventContext(repo, deps.publicUrl, runId as number, event) : undefined;
+      if (!found) {
+        throw new ValidationError(`payload.run_id: run ${String(runId)} does not exist`, 'payload.run_id');
       }
+      Object.assign(parts, { job: found.context.job, run: found.context.run, url: found.context.url });
+    } else if (jobId !== undefined) {
+      const job = Number.isInteger(jobId) ? await repo.jobName(jobId as number) : undefined;
+      if (!job) {
+        throw new ValidationError(`payload.job_id: job ${String(jobId)} does not exist`, 'payload.job_id');
+      }
+      parts.job = job;
     }
-    return found;
-  }
-
-  /** One notification of a run event, rendered with the destination's template or the channel's builtin one. */
-  async function eventRow(runId: number, event: JobEvent, context: EventContext, t: NotifyDestination, key: string): Promise<NotificationWrite> {
-    const template = (t.template_id !== undefined ? await repo.template(t.template_id) : undefined) ?? (await repo.builtinTemplate(t.channel, event));
-    const ctx = context as unknown as Record<string, unknown>;
-    const subject = template ? render(template.subject, ctx) : `${context.job.name} ${context.run.status}`;
-    const body = template ? render(template.body, ctx) : `${context.job.name} ${context.run.status} (run ${runId})`;
-    return {
-      channel: t.channel,
-      destination: t.destination,
-      event,
-      template_id: template?.id ?? null,
-      subject,
-      body,
-      payload: { document: t.channel === 'webhook' ? eventDocument(context, body) : {}, url: context.url, status: context.run.status },
-      secret_credential_id: t.secret_credential_id ?? null,
-      run_id: runId,
-      dedupe_key: key,
-      created_by: null,
-    };
+    return contextOf(parts);
   }
 
   /** Checks a POST /notifications body; its template, when it names one. */
@@ -199,16 +169,17 @@ export function createNotificationsService(deps: {
     /** Queues one notification (POST /notifications). */
     async create(actor: Actor, input: NotificationCreateBody): Promise<number> {
       const template = await checkCreate(input);
-      const context = { event: template?.event ?? 'notification', payload: input.payload ?? {}, message: input.message ?? '', subject: input.subject ?? '' };
+      const event = template?.event ?? 'notification';
+      const context = template ? await requestContext(input, event) : {};
       let subject: string;
       let body: string;
       try {
-        subject = input.subject ?? (template ? render(template.subject, context) : '');
-        body = input.message ?? (template ? render(template.body, context) : '');
+        subject = input.subject ?? (template ? renderText(templates, template.subject, context) : '');
+        body = input.message ?? (template ? renderText(templates, template.body, context) : '');
       } catch (e) {
         throw new ValidationError(`template_id: ${(e as Error).message}`, 'template_id');
       }
-      const document = input.channel === 'webhook' ? { event: context.event, subject, message: body, payload: input.payload ?? {} } : (input.payload ?? {});
+      const document = input.channel === 'webhook' ? { event, subject, message: body, payload: input.payload ?? {} } : (input.payload ?? {});
       const [id] = await enqueue([
         {
           channel: input.channel,
@@ -246,6 +217,13 @@ export function createNotificationsService(deps: {
       const saved = await repo.preferences(userId);
       return saved ? mergePreferences(saved as unknown as Partial<Preferences>) : defaultPreferences();
     },
+    /** A user's preferences for the API: 404 for a user that does not exist. */
+    async userPreferences(userId: number): Promise<Preferences> {
+      if (!(await repo.userEmail(userId))) {
+        throw new NotFoundError(`User ${userId} not found`);
+      }
+      return service.preferences(userId);
+    },
     async savePreferences(actor: Actor, userId: number, input: PreferencesBody): Promise<Preferences> {
       if (!(await repo.userEmail(userId))) {
         throw new NotFoundError(`User ${userId} not found`);
@@ -259,45 +237,11 @@ export function createNotificationsService(deps: {
       return merged;
     },
 
-    // ---- job events ----
-    /** Queues the notifications of `event` for run `runId`: the job's `notify` destinations and the people whose preferences ask for it. Never throws. */
-    async runEvent(runId: number, event: JobEvent): Promise<number[]> {
-      const found = await eventContext(runId, event);
-      if (!found) {
-        return [];
-      }
-      const { run, context } = found;
-      const targets: NotifyDestination[] = [...(((run.notify ?? {}) as JobNotify)[NOTIFY_KEY[event]] ?? []), ...(await preferredDestinations(run, event))];
-      const rows: NotificationWrite[] = [];
-      const seen = new Set<string>();
-      for (const t of targets) {
-        const key = `run:${runId}:${event}:${t.channel}:${createHash('sha256').update(t.destination).digest('hex').slice(0, 24)}`;
-        if (!seen.has(key)) {
-          seen.add(key);
-          rows.push(await eventRow(runId, event, context, t, key));
-        }
-      }
-      return rows.length > 0 ? enqueue(rows) : [];
-    },
-
-    /** Queues the notification of a notify step in run `runId`; `context` is the step's template context, `mask` hides the run's secrets. */
-    async fromStep(
-      runId: number,
-      step: { channel: Channel; destination: string; template_id?: number; subject?: string; message?: string; secret_credential_id?: number },
-      context: Record<string, unknown>,
-      mask: (text: string) => string,
-    ): Promise<number> {
-      await service.checkNotifyDestination(step, 'step');
-      const template = step.template_id === undefined ? undefined : await repo.template(step.template_id);
-      const subject = mask(step.subject ?? (template ? render(template.subject, context) : `OpsConductor run ${runId}`));
-      const body = mask(step.message ?? (template ? render(template.body, context) : ''));
-      const url = `${deps.publicUrl.replace(/\/$/, '')}/job-runs/${runId}`;
-      const document = step.channel === 'webhook' ? { event: 'job.step', run: { id: runId }, subject, message: body, url } : {};
-      const [id] = await enqueue([
-        { channel: step.channel, destination: step.destination, event: 'job.step', template_id: template?.id ?? null, subject, body, payload: { document, url }, secret_credential_id: step.secret_credential_id ?? null, run_id: runId, dedupe_key: null, created_by: null },
-      ]);
-      return id as number;
-    },
+    // ---- job events and notify steps ----
+    ...createJobEvents({
+      repo, templates, clock, publicUrl: deps.publicUrl, enqueue, preferences: (userId): Promise<Preferences> => service.preferences(userId),
+      checkNotifyDestination: (d, field): Promise<void> => service.checkNotifyDestination(d, field),
+    }),
 
     /** Sends notification `id` if it is due (the queue handler). */
     async deliverOne(id: number, options: { staleS: number; maxAttempts: number; retryBaseS: number }): Promise<'sent' | 'retry' | 'failed' | 'skipped'> {
@@ -305,16 +249,19 @@ export function createNotificationsService(deps: {
       if (!row) {
         return 'skipped';
       }
-      const payload = row.payload as { document?: Record<string, unknown>; url?: string; status?: string };
+      const payload = row.payload as { document?: Record<string, unknown>; url?: string; status?: string; template_error?: string };
+      // A template that failed when the row was made stays on record whatever delivery does.
+      const note = payload.template_error;
+      const withNote = (error: string) => (note ? `${error} (also: ${note})` : error);
       try {
         await deliver(
           { channel: row.channel as Channel, destination: row.destination, subject: row.subject, body: row.body, payload: payload.document ?? {}, url: payload.url, status: payload.status },
           { smtp: smtpOptions, secret: async () => (row.secret_credential_id ? ((await credentials.resolve(row.secret_credential_id)).token ?? undefined) : undefined) },
         );
-        await repo.markSent(id, clock.now());
+        await repo.markSent(id, clock.now(), note ?? null);
         return 'sent';
       } catch (e) {
-        const error = (e as Error).message;
+        const error = withNote((e as Error).message);
         if ((e instanceof DeliveryError && e.permanent) || row.attempts >= options.maxAttempts) {
           await repo.markFailed(id, error);
           return 'failed';
@@ -324,22 +271,6 @@ export function createNotificationsService(deps: {
         await queue?.send(QUEUES.notification, { id }, { startAfter: at });
         return 'retry';
       }
-    },
-
-    /**
-     * Queues again the events of runs that finished in the last `windowS` seconds: a process that
-     * died between finishing a run and queuing its notifications loses nothing (the dedupe key
-     * makes this a no-op for events already queued). Returns the notifications it added.
-     */
-    async recoverEvents(windowS: number): Promise<number> {
-      let added = 0;
-      for (const run of await repo.finishedSince(new Date(clock.now().getTime() - windowS * 1000), 500)) {
-        const event = eventOfStatus(run.status);
-        if (event) {
-          added += (await service.runEvent(run.id, event)).length;
-        }
-      }
-      return added;
     },
 
     /** Re-queues notifications whose message was lost or whose sender died mid-send. */

@@ -1,5 +1,4 @@
 /** SMTP settings: stored plain in `settings` with the password sealed as a secret setting, and a real test send. */
-import { InvalidStateError } from '../../errors.ts';
 import { MailError, sendMail, type SmtpOptions } from '../../executor/mail.ts';
 import type { SecretSettings } from '../../secrets/secret-settings.ts';
 import type { Clock } from '../../shared/clock.ts';
@@ -60,11 +59,11 @@ export function createSmtpSettings(deps: { repo: NotificationsRepo; secretSettin
       await audit.record(actor, 'notification.smtp_settings', { type: 'settings', id: 'smtp' }, { smtp_server: input.smtp_server, smtp_port: input.smtp_port, password_changed: password !== undefined });
     },
 
-    /** Sends a test email now; the server's own error text on failure. */
+    /** Sends a test email now; the server's own error text on failure (a 200 either way: the request itself was fine). */
     async test(actor: Actor, input: SmtpTestBody): Promise<{ success: boolean; message: string }> {
       const smtp = await options();
       if (!smtp) {
-        throw new InvalidStateError('SMTP is not configured: POST /api/notification/smtp/settings first');
+        return { success: false, message: 'SMTP is not configured: POST /api/notification/smtp/settings first' };
       }
       try {
         const body = input.body ?? 'This is a test message from OpsConductor.';
