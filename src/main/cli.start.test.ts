@@ -1,8 +1,10 @@
 /**
- * End-to-end test of the real `opsconductor` CLI on the embedded database, in order: `start`, a
- * refused second `start`, a graceful stop, `admin reset-password`, then `start --no-service-ports`.
+ * End-to-end test of the real `opsconductor` CLI on the embedded database, in order: `start`, its
+ * scheduler firing a schedule made over the API, a refused second `start`, a graceful stop,
+ * `admin reset-password`, then `start --no-service-ports`.
  */
-import { callPort } from '../../test/procs.ts';
+import { startHttpSink } from '../../test/http-sink.ts';
+import { callPort, waitFor } from '../../test/procs.ts';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,6 +79,34 @@ describe('opsconductor CLI (real processes)', { concurrency: 2 }, () => {
       const output = `${first.out.stdout}${first.out.stderr}`;
       assert.ok(!output.includes(firstTokens.access_token), 'access token in the output');
       assert.ok(!output.includes(firstTokens.refresh_token), 'refresh token in the output');
+    });
+
+    test('start runs the scheduler loop: a 1-second schedule created over the API fires and its run calls out', { timeout: 90_000 }, async () => {
+      assert.ok(first && running(first));
+      const token = firstTokens.access_token;
+      const sink = await startHttpSink();
+      try {
+        const job = await callPort<{ id: number }>(port, '/jobs', { method: 'POST', token, json: { name: 'every-second', steps: [{ type: 'webhook', name: 'w', url: `${sink.url}/from-schedule` }] } });
+        assert.equal(job.status, 200, JSON.stringify(job.body));
+        const made = await callPort<{ id: number }>(port, '/schedules', { method: 'POST', token, json: { job_id: job.body.id, cron: '* * * * * *' } });
+        assert.equal(made.status, 200, JSON.stringify(made.body));
+        // Generous deadlines: the process shares 2 CPUs with other tests; a fire is due every second.
+        const queued = await waitFor(
+          'a queued fire',
+          async () => {
+            const { fires } = (await callPort<{ fires: Array<{ run_id: number | null }> }>(port, `/schedules/${made.body.id}/fires?outcome=queued`, { token })).body;
+            return fires.length > 0 && fires;
+          },
+          30_000,
+          200,
+        );
+        assert.equal(typeof queued.at(-1)?.run_id, 'number');
+        await sink.waitFor('/from-schedule', 1, 30_000);
+        const off = await callPort(port, `/schedules/${made.body.id}`, { method: 'PUT', token, json: { enabled: false } });
+        assert.equal(off.status, 200);
+      } finally {
+        await sink.close();
+      }
     });
 
     test('a second start on the same data directory refuses: the directory is in use', async () => {

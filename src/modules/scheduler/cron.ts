@@ -33,13 +33,35 @@ export interface CronSchedule {
   description: string;
 }
 
-/** Throws a 400 naming `field` unless `timezone` is an IANA zone name. */
+/** The areas of IANA Region/City names (tzdata's geographic files, and Etc for fixed offsets). */
+const AREAS = new Set(['Africa', 'America', 'Antarctica', 'Arctic', 'Asia', 'Atlantic', 'Australia', 'Europe', 'Indian', 'Pacific', 'Etc']);
+const ZONE_EXAMPLES = 'a zone name such as "UTC", "Europe/London" or "America/New_York"';
+
+/**
+ * Throws a 400 naming `field` unless `timezone` is an IANA zone name written as tzdata writes it:
+ * "UTC" or Area/Location. Intl (and croner through it) also takes abbreviations and legacy names,
+ * but they mislead: "EST" is America/Panama (no daylight saving, not New York), "CET" is
+ * Europe/Brussels, "US/Eastern" is a backward link; and a wrong case ("utc", "america/new_york")
+ * is taken but stored as typed. Those are refused with the name to write.
+ */
 export function checkTimezone(timezone: string, field = 'timezone'): void {
+  let resolved: string;
   try {
-    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+    resolved = new Intl.DateTimeFormat('en-US', { timeZone: timezone }).resolvedOptions().timeZone;
   } catch {
-    throw new ValidationError(`${field}: "${timezone}" is not an IANA time zone; write a zone name such as "UTC", "Europe/London" or "America/New_York"`, field);
+    throw new ValidationError(`${field}: "${timezone}" is not an IANA time zone; write ${ZONE_EXAMPLES}`, field);
   }
+  const area = timezone.includes('/') ? (timezone.split('/')[0] as string) : '';
+  if (timezone === 'UTC' || (AREAS.has(area) && (resolved === timezone || resolved.toLowerCase() !== timezone.toLowerCase()))) {
+    return;
+  }
+  if (resolved.toLowerCase() === timezone.toLowerCase() || [...AREAS].some((a) => a.toLowerCase() === area.toLowerCase())) {
+    throw new ValidationError(`${field}: zone names are case-sensitive; write "${timezone}" as the IANA time zone database spells it ("${resolved}")`, field);
+  }
+  throw new ValidationError(
+    `${field}: "${timezone}" is an abbreviation or legacy alias (here it means ${resolved}); write the Area/City name of the place, e.g. "America/New_York" (follows daylight saving), "Etc/GMT+5" for a fixed UTC-05:00, or "UTC"`,
+    field,
+  );
 }
 
 /** Quartz-style expressions we can recognise, with what to write instead; undefined when it is not one. */
@@ -48,11 +70,14 @@ function quartzAdvice(parts: string[]): string | undefined {
   if (!parts.includes('?') && !year) {
     return undefined;
   }
-  // Quartz: seconds minutes hours day-of-month month day-of-week [year]
-  const standard = parts.slice(0, 6).map((p) => (p === '?' ? '*' : p));
-  const suggestion = standard[0] === '0' ? standard.slice(1).join(' ') : standard.join(' ');
+  // Quartz: seconds minutes hours day-of-month month day-of-week [year]; six fields ending in a
+  // year are the five standard ones plus a year.
+  const withSeconds = !(year && parts.length === 6);
+  const standard = parts.slice(0, withSeconds ? 6 : 5).map((p) => (p === '?' ? '*' : p));
+  const suggestion = withSeconds && standard[0] === '0' ? standard.slice(1).join(' ') : standard.join(' ');
   const what = year ? 'a year field' : '"?"';
-  return `cron: ${what} is Quartz syntax, which this scheduler does not take; write standard cron (${SHAPE}), e.g. "${suggestion}" (Quartz numbers weekdays 1-7 from Sunday, standard cron 0-6)`;
+  const yearNote = year ? '; a schedule cannot be limited to a year: disable it when it should stop' : '';
+  return `cron: ${what} is Quartz syntax, which this scheduler does not take; write standard cron (${SHAPE}), e.g. "${suggestion}" (Quartz numbers weekdays 1-7 from Sunday, standard cron 0-6)${yearNote}`;
 }
 
 /** Parses `expression` for `timezone`; throws a 400 naming `field` with what to write instead. */

@@ -1,8 +1,9 @@
 /**
  * Three `opsconductor scheduler` processes on one PostgreSQL fire a 1-second schedule for 64
  * seconds; one is killed with SIGKILL halfway. Every second between the first and the last fire is
- * fired exactly once — no gap, no duplicate — each fire queued exactly one run, and fires land
- * close to their due time. Several processes share the database, so this runs on PostgreSQL only.
+ * fired exactly once — no gap, no duplicate — each fire queued exactly one run, and once the kill
+ * has settled (2 s) 99% of fires (with ~64 fires: all of them) land within 1 s of their due time.
+ * Several processes share the database, so this runs on PostgreSQL only.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -21,6 +22,8 @@ import { createLogger } from '../../logging.ts';
 import type { Actor } from '../../shared/roles.ts';
 
 const RUN_S = 64;
+/** How long after the SIGKILL fires are not held to the 1 s precision. */
+const KILL_SETTLE_MS = 2_000;
 
 if (usesPostgres) {
   describe('three schedulers on one PostgreSQL', { concurrency: false }, () => {
@@ -55,6 +58,7 @@ if (usesPostgres) {
       await sleep((RUN_S / 2) * 1000);
       const victim = schedulers[0];
       assert.ok(victim && alive(victim));
+      const killedAt = Date.now();
       await killProc(victim);
       await sleep((RUN_S / 2) * 1000);
       await deps.scheduler.update(actor, schedule.id, { enabled: false });
@@ -73,11 +77,18 @@ if (usesPostgres) {
       assert.equal(runs.length, fires.length, 'one run per fire: no second was queued twice');
       assert.equal(new Set(fires.map((f) => f.run_id)).size, fires.length);
 
-      const late = fires.map((f) => f.fired_at.getTime() - f.scheduled_for.getTime()).sort((a, b) => a - b);
-      const pct = (p: number) => late[Math.min(late.length - 1, Math.floor((p / 100) * late.length))];
-      console.log(`# ${fires.length} fires; lateness ms p50 ${pct(50)}, p95 ${pct(95)}, max ${late.at(-1)}`);
-      assert.ok((late[0] as number) >= 0, 'never before its time');
-      assert.ok((pct(95) as number) < 1000, `95% of fires within 1 s of their time (p95 ${pct(95)} ms)`);
+      // Lateness once the kill has settled: a fire due within KILL_SETTLE_MS of the SIGKILL may wait
+      // for PostgreSQL to end the dead scheduler's session (and its row lock). With ~64 fires, p99 is
+      // the largest of the rest: every steady fire must be within 1 s.
+      const lateness = (f: { scheduled_for: Date; fired_at: Date }) => f.fired_at.getTime() - f.scheduled_for.getTime();
+      const inKill = (f: { scheduled_for: Date }) => f.scheduled_for.getTime() >= killedAt - 1000 && f.scheduled_for.getTime() < killedAt + KILL_SETTLE_MS;
+      const steady = fires.filter((f) => !inKill(f)).map(lateness).sort((a, b) => a - b);
+      const pct = (p: number) => steady[Math.max(0, Math.ceil((p / 100) * steady.length) - 1)] as number;
+      const killWindowMax = Math.max(0, ...fires.filter(inKill).map(lateness));
+      console.log(`# ${fires.length} fires (${steady.length} steady); lateness ms p50 ${pct(50)}, p95 ${pct(95)}, p99 ${pct(99)}, max ${steady.at(-1)}; around the kill max ${killWindowMax}`);
+      assert.ok(Math.min(...fires.map(lateness)) >= 0, 'never before its time');
+      assert.ok(steady.length >= RUN_S - 6, `${steady.length} fires outside the kill window`);
+      assert.ok(pct(99) < 1000, `99% of fires within 1 s of their time once the kill settled (p99 ${pct(99)} ms)`);
     });
   });
 }

@@ -1,205 +1,138 @@
 /**
- * Firing, with the clock moved instead of slept: a time fires once; catch-up after downtime
- * (none, latest, all — bounded to 100) and overlap (skip, queue, allow) behave as documented; an
- * inactive job's schedule does not fire; every outcome is in GET /schedules/{id}/fires; a change to
- * the schedules wakes a sleeping loop.
+ * Firing, with the clock moved instead of slept: a time fires once; overlap (skip, queue with at
+ * most one waiting time, allow) behaves as documented; an inactive job's schedule does not fire; a
+ * change to the schedules wakes a sleeping loop. Catch-up after downtime: scheduler.catchup.test.ts.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
-import type { Actor } from '../../shared/roles.ts';
+import { useLoopFixture } from './scheduler.loop.fixtures.ts';
 
 describe('scheduler loop', () => {
-  let ctx: TestContext;
-  let now = new Date('2026-05-01T10:01:00Z');
-  let server: Server;
-  let base = '';
-  let holding = false;
-  const held: ServerResponse[] = [];
-  let actor: Actor;
-
-  before(async () => {
-    server = createServer((req, res) => {
-      if (req.url === '/hold' && holding) {
-        held.push(res);
-        return;
-      }
-      res.end('ok');
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const address = server.address();
-    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-    ctx = await createTestContext({ worker: true, clock: { now: () => now } });
-    actor = { id: 1, username: 'admin', role: 'admin', tokenId: 't', tokenExpiresAt: new Date(Date.now() + 3_600_000) } as Actor;
-  });
-  after(async () => {
-    holding = false;
-    held.splice(0).forEach((r) => r.end('ok'));
-    await ctx?.close();
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
-
-  const release = () => {
-    holding = false;
-    held.splice(0).forEach((r) => r.end('ok'));
-  };
-  const job = async (path: string, extra: Record<string, unknown> = {}) =>
-    (await ctx.deps.jobs.create(actor, { name: unique('sched'), steps: [{ type: 'webhook', name: 'call', url: `${base}${path}` }], ...extra } as never)).id;
-  const schedule = async (jobId: number, cron: string, extra: Record<string, unknown> = {}) => (await ctx.deps.scheduler.create(actor, { job_id: jobId, cron, ...extra } as never)).id;
-  const at = (iso: string) => (now = new Date(iso));
-  const tick = async () => (await ctx.deps.schedulerLoop.tick()).fired;
-  const fires = async (id: number) =>
-    (await ctx.deps.scheduler.fires(id, { page: 1, limit: 200 })).rows.map((f) => ({ at: f.scheduled_for.toISOString().slice(11, 16), outcome: f.outcome, run: f.run_id })).reverse();
-  const settled = async (runId: number) => {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const run = await ctx.deps.runs.getRun(runId);
-      if (!['queued', 'running'].includes(run.status) || Date.now() > deadline) {
-        return run.status;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  const running = async (runId: number) => {
-    const deadline = Date.now() + 10_000;
-    while ((await ctx.deps.runs.getRun(runId)).status !== 'running' && held.length === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
+  const f = useLoopFixture();
 
   test('a time fires once, when due; the run is the schedule’s; next and last run move on', async () => {
-    at('2026-05-01T10:01:00Z');
-    const id = await schedule(await job('/ok'), '*/5 * * * *');
-    at('2026-05-01T10:04:59.900Z');
-    assert.equal(await tick(), 0, 'not due yet');
-    at('2026-05-01T10:05:00.200Z');
-    assert.equal(await tick(), 1);
-    assert.equal(await tick(), 0, 'the same time never fires twice');
-    const [fire] = await fires(id);
+    f.at('2026-05-01T10:01:00Z');
+    const id = await f.schedule(await f.job('/ok'), '*/5 * * * *');
+    f.at('2026-05-01T10:04:59.900Z');
+    assert.equal(await f.tick(), 0, 'not due yet');
+    f.at('2026-05-01T10:05:00.200Z');
+    assert.equal(await f.tick(), 1);
+    assert.equal(await f.tick(), 0, 'the same time never fires twice');
+    const [fire] = await f.fires(id);
     assert.deepEqual([fire?.at, fire?.outcome], ['10:05', 'queued']);
-    const run = await ctx.deps.runs.getRun(fire?.run as number);
+    const run = await f.ctx.deps.runs.getRun(fire?.run as number);
     assert.deepEqual([run.trigger, run.schedule_id], ['schedule', id]);
-    const row = await ctx.deps.scheduler.get(id);
+    const row = await f.ctx.deps.scheduler.get(id);
     assert.deepEqual([row.last_run_at?.toISOString(), row.last_run_id, row.next_run_at?.toISOString()], ['2026-05-01T10:05:00.000Z', run.id, '2026-05-01T10:10:00.000Z']);
-    assert.equal(await settled(run.id), 'completed');
-  });
-
-  for (const [catchup, expected] of [
-    ['none', ['10:05 missed', '10:10 missed', '10:15 missed', '10:20 missed']],
-    ['latest', ['10:05 missed', '10:10 missed', '10:15 missed', '10:20 queued']],
-    ['all', ['10:05 queued', '10:10 queued', '10:15 queued', '10:20 queued']],
-  ] as const) {
-    test(`catchup ${catchup}: after 21 minutes without a scheduler`, async () => {
-      at('2026-05-01T10:01:00Z');
-      const id = await schedule(await job('/ok', { allow_concurrent_runs: true }), '*/5 * * * *', { catchup, overlap: 'allow' });
-      at('2026-05-01T10:22:30Z');
-      await tick();
-      assert.deepEqual((await fires(id)).map((f) => `${f.at} ${f.outcome}`), expected);
-      assert.equal((await ctx.deps.scheduler.get(id)).next_run_at?.toISOString(), '2026-05-01T10:25:00.000Z');
-      at('2026-05-01T10:25:20Z'); // 20 s late is within the grace: it fires
-      await tick();
-      assert.equal((await fires(id)).at(-1)?.outcome, 'queued');
-    });
-  }
-
-  test('catchup all fires at most the newest 100 missed times; older ones are recorded missed', async () => {
-    at('2026-05-01T10:00:30Z');
-    const id = await schedule(await job('/ok', { allow_concurrent_runs: true }), '* * * * *', { catchup: 'all', overlap: 'allow' });
-    at('2026-05-01T13:00:30Z');
-    await tick();
-    const all = await fires(id);
-    const queued = all.filter((f) => f.outcome === 'queued');
-    const missed = all.filter((f) => f.outcome === 'missed');
-    assert.equal(queued.length, 100);
-    assert.equal(queued.at(-1)?.at, '13:00');
-    assert.equal(queued[0]?.at, '11:21');
-    assert.ok(missed.length > 0 && missed.length <= 100);
-    assert.ok(missed.every((m) => m.at < '11:21'));
-    assert.equal(new Set(queued.map((q) => q.run)).size, 100, 'a run per fired time');
+    assert.equal(await f.settled(run.id), 'completed');
   });
 
   test('overlap skip: a time due while the previous run is active is recorded as skipped', async () => {
-    at('2026-05-01T10:01:00Z');
-    holding = true;
-    const id = await schedule(await job('/hold'), '*/5 * * * *');
-    at('2026-05-01T10:05:00Z');
-    await tick();
-    const first = (await fires(id))[0]?.run as number;
-    await running(first);
-    at('2026-05-01T10:10:00Z');
-    await tick();
-    release();
-    assert.equal(await settled(first), 'completed');
-    at('2026-05-01T10:15:00Z');
-    await tick();
-    assert.deepEqual((await fires(id)).map((f) => `${f.at} ${f.outcome}`), ['10:05 queued', '10:10 skipped_overlap', '10:15 queued']);
+    f.at('2026-05-01T10:01:00Z');
+    f.hold();
+    const id = await f.schedule(await f.job('/hold'), '*/5 * * * *');
+    f.at('2026-05-01T10:05:00Z');
+    await f.tick();
+    const first = (await f.fires(id))[0]?.run as number;
+    await f.running(first);
+    f.at('2026-05-01T10:10:00Z');
+    await f.tick();
+    f.release();
+    assert.equal(await f.settled(first), 'completed');
+    f.at('2026-05-01T10:15:00Z');
+    await f.tick();
+    assert.deepEqual(await f.outcomes(id), ['10:05 queued', '10:10 skipped_overlap', '10:15 queued']);
+    assert.equal((await f.fires(id))[1]?.error, `run ${first} of this schedule is still active (overlap skip)`);
   });
 
-  test('overlap queue: times due while a run is active wait, then run one after another', async () => {
-    at('2026-05-01T10:01:00Z');
-    holding = true;
-    const id = await schedule(await job('/hold'), '*/5 * * * *', { overlap: 'queue' });
-    at('2026-05-01T10:05:00Z');
-    await tick();
-    const first = (await fires(id))[0]?.run as number;
-    await running(first);
-    at('2026-05-01T10:10:00Z');
-    await tick();
-    at('2026-05-01T10:15:00Z');
-    await tick();
-    assert.deepEqual((await fires(id)).map((f) => `${f.at} ${f.outcome}`), ['10:05 queued', '10:10 waiting', '10:15 waiting']);
-    release();
-    assert.equal(await settled(first), 'completed');
-    await tick();
-    const second = (await fires(id))[1];
+  test('overlap queue: one time waits behind the running run, further ones are skipped; the waiting one runs next', async () => {
+    f.at('2026-05-01T10:01:00Z');
+    f.hold();
+    const id = await f.schedule(await f.job('/hold'), '*/5 * * * *', { overlap: 'queue' });
+    f.at('2026-05-01T10:05:00Z');
+    await f.tick();
+    const first = (await f.fires(id))[0]?.run as number;
+    await f.running(first);
+    for (const at of ['10:10', '10:15', '10:20']) {
+      f.at(`2026-05-01T${at}:00Z`);
+      await f.tick();
+    }
+    assert.deepEqual(await f.outcomes(id), ['10:05 queued', '10:10 waiting', '10:15 skipped_overlap', '10:20 skipped_overlap']);
+    assert.equal((await f.fires(id))[2]?.error, `run ${first} of this schedule is still active and 2026-05-01T10:10:00.000Z already waits; overlap queue keeps at most one time waiting`);
+    f.release();
+    assert.equal(await f.settled(first), 'completed');
+    f.at('2026-05-01T10:25:00Z');
+    await f.tick(); // 10:10 starts; 10:25, due now, waits behind it
+    const second = (await f.fires(id))[1];
     assert.equal(second?.outcome, 'queued');
-    assert.equal(await settled(second?.run as number), 'completed');
-    await tick();
-    assert.deepEqual((await fires(id)).map((f) => `${f.at} ${f.outcome}`), ['10:05 queued', '10:10 queued', '10:15 queued']);
+    assert.equal((await f.fires(id))[4]?.outcome, 'waiting');
+    assert.equal(await f.settled(second?.run as number), 'completed');
+    await f.tick();
+    assert.deepEqual(await f.outcomes(id), ['10:05 queued', '10:10 queued', '10:15 skipped_overlap', '10:20 skipped_overlap', '10:25 queued']);
+    assert.equal(await f.settled((await f.fires(id))[4]?.run as number), 'completed');
+  });
+
+  test('overlap queue: a 1-second schedule behind a long run keeps one waiting time, not one per second', async () => {
+    f.at('2026-05-01T11:00:00.500Z');
+    f.hold();
+    const id = await f.schedule(await f.job('/hold'), '* * * * * *', { overlap: 'queue' });
+    for (let s = 1; s <= 10; s += 1) {
+      f.at(`2026-05-01T11:00:${String(s).padStart(2, '0')}.100Z`);
+      await f.tick();
+      if (s === 1) {
+        await f.running((await f.fires(id))[0]?.run as number);
+      }
+    }
+    const seen = await f.fires(id, true);
+    assert.deepEqual(
+      seen.map((x) => x.outcome),
+      ['queued', 'waiting', ...Array<string>(8).fill('skipped_overlap')],
+    );
+    f.release();
+    await f.ctx.deps.scheduler.update(f.actor, id, { enabled: false });
+    assert.equal(await f.settled(seen[0]?.run as number), 'completed');
   });
 
   test('overlap allow: a second run starts while the first is active', async () => {
-    at('2026-05-01T10:01:00Z');
-    holding = true;
-    const id = await schedule(await job('/hold', { allow_concurrent_runs: true }), '*/5 * * * *', { overlap: 'allow' });
-    at('2026-05-01T10:05:00Z');
-    await tick();
-    await running((await fires(id))[0]?.run as number);
-    at('2026-05-01T10:10:00Z');
-    await tick();
-    const both = await fires(id);
-    assert.deepEqual(both.map((f) => f.outcome), ['queued', 'queued']);
-    release();
-    for (const f of both) {
-      assert.equal(await settled(f.run as number), 'completed');
+    f.at('2026-05-01T10:01:00Z');
+    f.hold();
+    const id = await f.schedule(await f.job('/hold', { allow_concurrent_runs: true }), '*/5 * * * *', { overlap: 'allow' });
+    f.at('2026-05-01T10:05:00Z');
+    await f.tick();
+    await f.running((await f.fires(id))[0]?.run as number);
+    f.at('2026-05-01T10:10:00Z');
+    await f.tick();
+    const both = await f.fires(id);
+    assert.deepEqual(both.map((x) => x.outcome), ['queued', 'queued']);
+    f.release();
+    for (const x of both) {
+      assert.equal(await f.settled(x.run as number), 'completed');
     }
   });
 
   test('the schedule of an inactive job does not fire; the time is recorded as skipped_inactive', async () => {
-    at('2026-05-01T10:01:00Z');
-    const jobId = await job('/ok');
-    const id = await schedule(jobId, '*/5 * * * *');
-    await ctx.deps.jobs.update(actor, jobId, { status: 'inactive' } as never);
-    at('2026-05-01T10:05:00Z');
-    await tick();
-    assert.deepEqual(await fires(id), [{ at: '10:05', outcome: 'skipped_inactive', run: null }]);
+    f.at('2026-05-01T10:01:00Z');
+    const jobId = await f.job('/ok');
+    const id = await f.schedule(jobId, '*/5 * * * *');
+    await f.ctx.deps.jobs.update(f.actor, jobId, { status: 'inactive' } as never);
+    f.at('2026-05-01T10:05:00Z');
+    await f.tick();
+    assert.deepEqual(await f.fires(id), [{ at: '10:05', outcome: 'skipped_inactive', run: null, error: `Job ${jobId} is inactive and cannot run` }]);
   });
 
   test('a sleeping loop wakes when schedules change (LISTEN/NOTIFY), not at its next poll', async () => {
-    at('2026-05-01T10:01:00Z');
-    const id = await schedule(await job('/ok'), '*/5 * * * *');
-    const stop = await ctx.deps.schedulerLoop.start();
+    f.at('2026-05-01T10:01:00Z');
+    const id = await f.schedule(await f.job('/ok'), '*/5 * * * *');
+    const stop = await f.ctx.deps.schedulerLoop.start();
     try {
-      at('2026-05-01T10:05:00Z'); // due now, but the loop sleeps until it is told or 30 s pass
-      await ctx.deps.scheduler.update(actor, id, { name: 'renamed' });
-      const deadline = Date.now() + 3_000;
-      while ((await fires(id)).length === 0 && Date.now() < deadline) {
+      f.at('2026-05-01T10:05:00Z'); // due now, but the loop sleeps until it is told or 30 s pass
+      await f.ctx.deps.scheduler.update(f.actor, id, { name: 'renamed' });
+      const deadline = Date.now() + 5_000;
+      while ((await f.fires(id)).length === 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
       }
-      assert.deepEqual((await fires(id)).map((f) => f.outcome), ['queued']);
+      assert.deepEqual((await f.fires(id)).map((x) => x.outcome), ['queued']);
     } finally {
       await stop();
     }

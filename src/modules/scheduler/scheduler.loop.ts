@@ -3,8 +3,10 @@
  * database. A due schedule is locked (FOR UPDATE SKIP LOCKED) in a transaction that records each
  * scheduled time in schedule_fires (unique per schedule and time), queues its run and advances
  * next_run_at, so a time is fired by one scheduler or, if that one dies first, by another. Runs are
- * prepared (reads) before the transaction, which then only locks and writes. The loop sleeps until
- * the earliest next run and wakes early when schedules change (LISTEN/NOTIFY).
+ * prepared (reads) before the transaction, which then only locks and writes. The times a catch-up
+ * fires are one batch (see overlapStart): they never skip each other; after the first run starts
+ * the rest wait and are released one by one as runs finish, before new due times are looked at. The
+ * loop sleeps until the earliest next run and wakes early when schedules change (LISTEN/NOTIFY).
  */
 import type { Database } from '../../db/database.ts';
 import type { Db, Queryable, ScheduleRow } from '../../db/schema.ts';
@@ -13,7 +15,7 @@ import type { Logger } from '../../logging.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { PreparedRun, RunsService } from '../runs/index.ts';
 import { parseCron } from './cron.ts';
-import { planFires } from './scheduler.fire.ts';
+import { type CatchupLimits, DEFAULT_LIMITS, type FirePlan, overlapStart, planFires } from './scheduler.fire.ts';
 import { type FireOutcome, SCHEDULES_CHANNEL, type SchedulerRepo } from './scheduler.repo.ts';
 
 /** Longest the loop sleeps without looking (covers a lost notification or a clock jump). */
@@ -31,6 +33,9 @@ interface Decision {
   error?: string;
 }
 
+/** The outcome recorded for one time, with the run it queued. */
+type Fired = Decision & { runId?: number };
+
 /** Builds the loop; `tick` fires what is due now (tests call it with a moved clock). */
 export function createSchedulerLoop(deps: {
   db: Db;
@@ -41,8 +46,11 @@ export function createSchedulerLoop(deps: {
   clock: Clock;
   logger: Logger;
   graceMs?: number;
+  /** Catch-up limits (tests pass small ones). */
+  limits?: CatchupLimits;
 }) {
   const { db, repo, runs, clock, logger } = deps;
+  const limits = deps.limits ?? DEFAULT_LIMITS;
 
   /** Resolves the run a fire would queue; an error that says it cannot run is the fire's outcome. */
   async function prepare(row: ScheduleRow): Promise<Decision> {
@@ -60,55 +68,73 @@ export function createSchedulerLoop(deps: {
     }
   }
 
-  /** Applies the overlap policy and queues the run; returns the outcome recorded. */
-  async function fireOne(tx: Queryable, row: ScheduleRow, decision: Decision): Promise<Decision & { runId?: number }> {
-    if (!decision.run) {
-      return decision;
+  /**
+   * Fires the times of one catch-up batch (usually one time) by the overlap policy; returns each
+   * outcome. The batch does not skip itself: after its first run starts, the rest wait and start one
+   * after another as runs finish (or, under `allow`, run alongside when the job allows it).
+   */
+  async function fireBatch(tx: Queryable, row: ScheduleRow, times: Date[], decision: Decision): Promise<Fired[]> {
+    const run = decision.run;
+    if (!run) {
+      return times.map(() => decision);
     }
     const active = await repo.activeRun(tx, row.id);
-    const queuedBehind = row.overlap === 'queue' && (await repo.oldestWaiting(tx, row.id)) !== undefined;
-    if (active !== undefined || queuedBehind) {
-      if (row.overlap === 'skip') {
-        return { outcome: 'skipped_overlap', error: `run ${active} of this schedule is still active` };
+    const waiting = (await repo.oldestWaiting(tx, row.id))?.scheduled_for;
+    let mode = overlapStart(row.overlap, times.length > 1, active, waiting);
+    const done: Fired[] = [];
+    while (done.length < times.length) {
+      if (mode !== 'go') {
+        done.push(mode === 'wait' ? { outcome: 'waiting' } : mode);
+        continue;
       }
-      if (row.overlap === 'queue') {
-        return { outcome: 'waiting' };
+      try {
+        done.push({ outcome: 'queued', runId: await runs.insertPrepared(tx, run) });
+        mode = row.overlap === 'allow' ? 'go' : 'wait';
+      } catch (e) {
+        if (!(e instanceof ConflictError)) {
+          throw e;
+        }
+        // The job allows one run at a time: a first time is skipped as a single time would be; the
+        // rest of a started batch waits its turn.
+        mode = done.length === 0 ? { outcome: 'skipped_overlap', error: e.message } : 'wait';
       }
     }
-    try {
-      return { outcome: 'queued', runId: await runs.insertPrepared(tx, decision.run) };
-    } catch (e) {
-      if (e instanceof ConflictError) {
-        return { outcome: 'skipped_overlap', error: e.message };
-      }
-      throw e;
+    return done;
+  }
+
+  /** Records and logs the missed times of a plan, and how many older ones were not recorded. */
+  async function recordMissed(tx: Queryable, row: ScheduleRow, plan: FirePlan, now: Date): Promise<void> {
+    for (const at of plan.missed) {
+      await record(tx, row.id, at, now, { outcome: 'missed' });
+      logger.warn({ schedule_id: row.id, scheduled_for: at.toISOString(), catchup: row.catchup }, 'schedule time missed');
+    }
+    const older = plan.unrecorded;
+    if (older) {
+      const [from, to] = [older.first.toISOString(), older.last.toISOString()];
+      logger.warn(
+        { schedule_id: row.id, catchup: row.catchup, not_recorded: older.count, not_recorded_at_least: older.atLeast, from, to },
+        `${older.atLeast ? 'more than ' : ''}${older.count} older missed times (${from} to ${to}) were not recorded: a catch-up records at most the newest ${limits.missed} missed times`,
+      );
     }
   }
 
   /** Fires one due schedule seen as `seen`; false when another scheduler had it. */
   async function fireDue(seen: ScheduleRow, now: Date): Promise<boolean> {
     const cron = parseCron(seen.cron, seen.timezone);
-    const plan = planFires(cron, seen.next_run_at as Date, seen.catchup, now, deps.graceMs);
-    const decisions = plan.fire.length > 0 ? await prepare(seen) : undefined;
+    const plan = planFires(cron, seen.next_run_at as Date, seen.catchup, now, deps.graceMs, limits);
+    const decision = plan.fire.length > 0 ? await prepare(seen) : undefined;
     return db.transaction().execute(async (tx) => {
       const row = await repo.claimDue(tx, now, seen.id);
       if (!row || row.next_run_at?.getTime() !== seen.next_run_at?.getTime() || row.updated_at.getTime() !== seen.updated_at.getTime()) {
         return false; // fired or changed meanwhile: look again next tick
       }
+      await recordMissed(tx, row, plan, now);
+      const done = decision ? await fireBatch(tx, row, plan.fire, decision) : [];
       let last: { at: Date; runId: number } | undefined;
-      for (const at of plan.missed) {
-        await record(tx, row.id, at, now, { outcome: 'missed' });
-        logger.warn({ schedule_id: row.id, scheduled_for: at.toISOString(), catchup: row.catchup }, 'schedule time missed');
-      }
-      if (plan.moreMissed) {
-        logger.warn({ schedule_id: row.id, catchup: row.catchup }, `more than ${plan.missed.length} times were missed; the oldest are not recorded`);
-      }
-      for (const at of plan.fire) {
-        const done = await fireOne(tx, row, decisions as Decision);
-        await record(tx, row.id, at, now, done);
-        if (done.runId !== undefined) {
-          last = { at, runId: done.runId };
-        }
+      for (const [i, at] of plan.fire.entries()) {
+        const fired = done[i] as Fired;
+        await record(tx, row.id, at, now, fired);
+        last = fired.runId === undefined ? last : { at, runId: fired.runId };
       }
       await repo.advance(tx, row.id, { nextRunAt: plan.nextRunAt, lastRunAt: last?.at, lastRunId: last?.runId });
       return true;
@@ -150,6 +176,15 @@ export function createSchedulerLoop(deps: {
     let fired = 0;
     let contended = false;
     let failed = false;
+    // Waiting fires go first: a time due now then finds the released run, not a stale queue.
+    for (const candidate of await repo.waitingSchedules()) {
+      try {
+        fired += (await releaseWaiting(candidate, now)) ? 1 : 0;
+      } catch (e) {
+        failed = true;
+        logger.error({ err: e, schedule_id: candidate.id }, 'a waiting fire could not start; it is tried again');
+      }
+    }
     for (const seen of await repo.dueSchedules(now, 50)) {
       try {
         if (await fireDue(seen, now)) {
@@ -160,11 +195,6 @@ export function createSchedulerLoop(deps: {
       } catch (e) {
         failed = true;
         logger.error({ err: e, schedule_id: seen.id }, 'schedule could not fire; it is tried again');
-      }
-    }
-    for (const candidate of await repo.waitingSchedules()) {
-      if (await releaseWaiting(candidate, now)) {
-        fired += 1;
       }
     }
     return { fired, contended, failed };

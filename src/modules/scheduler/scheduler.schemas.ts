@@ -20,8 +20,8 @@ const scheduleFields = {
   target_ids: Type.Optional(Ids),
   group_ids: Type.Optional(Ids),
   parameters: Type.Optional(Parameters),
-  overlap: Type.Optional(StringEnum(OVERLAP, { description: 'While this schedule’s previous run is active: skip (default), queue behind it, or allow a second run' })),
-  catchup: Type.Optional(StringEnum(CATCHUP, { description: 'Times missed while no scheduler ran: none (default), latest (fire once), all (each, at most 100)' })),
+  overlap: Type.Optional(StringEnum(OVERLAP, { description: 'While this schedule’s previous run is active: skip (default), queue behind it (one time waits; later ones are skipped), or allow a second run' })),
+  catchup: Type.Optional(StringEnum(CATCHUP, { description: 'Times missed while no scheduler ran: none (default), latest (fire once), all (each, the newest 100 at most, one after another)' })),
 };
 
 export const ScheduleCreateBody = Type.Object({ job_id: Id, cron: Cron, ...scheduleFields }, { additionalProperties: false });

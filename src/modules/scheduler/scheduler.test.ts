@@ -74,6 +74,9 @@ describe('scheduler API', () => {
     const year = await bad({ cron: '0 0 12 * * ? 2027' });
     assertError(year, 400, 'validation_error', 'cron');
     assert.match(year.json().error.message, /Quartz/);
+    const yearOnly = await bad({ cron: '0 0 12 * * * 2027' }); // seven fields, no "?"
+    assertError(yearOnly, 400, 'validation_error', 'cron');
+    assert.match(yearOnly.json().error.message, /a year field is Quartz syntax.*e\.g\. "0 12 \* \* \*".*cannot be limited to a year/);
     assertError(await bad({ cron: '61 * * * *' }), 400, 'validation_error', 'cron');
     assertError(await bad({ cron: '* * *' }), 400, 'validation_error', 'cron');
     assertError(await bad({ cron: '0 0 30 2 *' }), 400, 'validation_error', 'cron');
@@ -81,6 +84,10 @@ describe('scheduler API', () => {
     const zone = await bad({ timezone: 'Mars/Olympus' });
     assertError(zone, 400, 'validation_error', 'timezone');
     assert.match(zone.json().error.message, /IANA.*America\/New_York/);
+    const est = await bad({ timezone: 'EST' }); // an abbreviation: Intl takes it, as America/Panama
+    assertError(est, 400, 'validation_error', 'timezone');
+    assert.match(est.json().error.message, /America\/Panama.*"America\/New_York" \(follows daylight saving\)/);
+    assertError(await bad({ timezone: 'utc' }), 400, 'validation_error', 'timezone');
     assertError(await bad({ job_id: 999999 }), 400, 'validation_error', 'job_id');
     assertError(await bad({ parameters: {} }), 400, 'validation_error', 'parameters.region');
     assertError(await bad({ parameters: { region: 'eu', nope: 1 } }), 400, 'validation_error', 'parameters.nope');
