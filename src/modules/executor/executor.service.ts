@@ -12,11 +12,24 @@ import type { TemplateEngine } from '../../shared/templating.ts';
 import { renderStep, targetView } from '../../worker/render.ts';
 import { runStep, type StepEnv, type StepOutcome } from '../../worker/steps/index.ts';
 import type { AuditService } from '../audit/index.ts';
+import { checkRunPlatforms } from '../libraries/index.ts';
 import { type CredentialsService, type ResolvedCredential, secretsOf } from '../credentials/index.ts';
 import type { JobsService } from '../jobs/index.ts';
 import type { RunsService } from '../runs/index.ts';
 import { type TargetConnector, type TargetsService, type TargetWithGroups, tlsReport } from '../targets/index.ts';
 import type { ExecuteSftpBody, ExecuteSshBody, ExecuteWebhookBody, ExecuteWinrmBody } from './executor.schemas.ts';
+
+/** Default overall bound of POST /libraries/{id}/steps/{step}/execute, whatever the number of items. */
+export const LIBRARY_EXECUTE_TIMEOUT_S = 300;
+
+/** One implementation item of a library step rendered against its parameters and the target (400 when a template fails). */
+function renderLibraryItem(templates: TemplateEngine, step: Record<string, unknown>, target: TargetWithGroups): Record<string, unknown> {
+  try {
+    return renderStep(templates, step, { target: targetView(target) });
+  } catch (e) {
+    throw new ValidationError(`parameters: ${(e as Error).message.split('\n')[0]}`, 'parameters');
+  }
+}
 
 /** Builds the executor service. */
 export function createExecutorService(deps: {
@@ -126,25 +139,29 @@ export function createExecutorService(deps: {
 
     /**
      * Runs a library step's implementation steps in order on one target, rendered against the
-     * given parameters and the target; stops at the first failure. Outputs are merged.
+     * given parameters and the target; stops at the first failure. Outputs are merged. The target
+     * must be of a platform the step declares (400 naming target_id); `timeoutS` bounds the whole
+     * call, not each item: each item gets at most what is left of it.
      */
-    async runLibrarySteps(actor: Actor, input: { targetId: number; credentialId?: number; steps: Array<Record<string, unknown>>; libraryId: string; stepName: string }) {
+    async runLibrarySteps(actor: Actor, input: { targetId: number; credentialId?: number; steps: Array<Record<string, unknown>>; libraryId: string; stepName: string; timeoutS?: number }) {
       const [target] = await targets.getMany([input.targetId], 'target_id');
+      checkRunPlatforms(input.steps, [target as TargetWithGroups], 'target_id');
       const started = performance.now();
+      const deadline = started + (input.timeoutS ?? LIBRARY_EXECUTE_TIMEOUT_S) * 1000;
       let last: StepOutcome | undefined;
       let mask = (t: string) => t;
       const stdout: string[] = [];
       const stderr: string[] = [];
       const outputs: Record<string, string> = {};
       for (const step of input.steps) {
-        let rendered: Record<string, unknown>;
-        try {
-          rendered = renderStep(deps.templates, step, { target: targetView(target as TargetWithGroups) });
-        } catch (e) {
-          throw new ValidationError(`parameters: ${(e as Error).message.split('\n')[0]}`, 'parameters');
+        const left = Math.ceil((deadline - performance.now()) / 1000);
+        if (left <= 0) {
+          last = { status: 'timed_out', exitCode: null, stdout: '', stderr: '', error: `the step did not finish within ${input.timeoutS ?? LIBRARY_EXECUTE_TIMEOUT_S} s` };
+          break;
         }
+        const rendered = renderLibraryItem(deps.templates, step, target as TargetWithGroups);
         const secretValues = ((step.secret_params as string[] | undefined) ?? []).map((n) => String((rendered.params as Record<string, unknown>)[n] ?? '')).filter(Boolean);
-        const run = await runNow(input.targetId, input.credentialId, rendered, secretValues);
+        const run = await runNow(input.targetId, input.credentialId, { ...rendered, timeout_s: Math.min(Number(rendered.timeout_s ?? left), left) }, secretValues);
         mask = run.mask;
         last = run.outcome;
         stdout.push(run.outcome.stdout);

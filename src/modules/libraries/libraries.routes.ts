@@ -86,11 +86,11 @@ export function librariesRoutes(app: App, { libraries, executor }: { libraries: 
   app.post('/libraries/:id/install', {
     config: { access: 'admin' },
     schema: { tags, summary: 'Install (or upgrade to) the catalog version', params: LibraryParams, querystring: InstallQuery, body: InstallBody, response: { 200: InstallResponse } },
-    handler: async (request) => libraries.installFromCatalog(actorOf(request), request.params.id, { version: request.body?.version, allowDowngrade: request.query.allow_downgrade }),
+    handler: async (request) => libraries.installFromCatalog(actorOf(request), request.params.id, { version: request.body?.version, allowDowngrade: request.query.allow_downgrade, force: request.query.force }),
   });
   app.delete('/libraries/:id', {
     config: { access: 'admin' },
-    schema: { tags, summary: 'Uninstall (409 listing the jobs that use it, unless force=true)', params: LibraryParams, querystring: UninstallQuery, response: { 200: MessageResponse } },
+    schema: { tags, summary: 'Uninstall (409 listing the jobs and installed libraries that use it, unless force=true)', params: LibraryParams, querystring: UninstallQuery, response: { 200: MessageResponse } },
     handler: async (request) => ({ message: await libraries.uninstall(actorOf(request), request.params.id, request.query.force === true) }),
   });
   app.post('/libraries/:id/steps/:step_name/execute', {
@@ -99,7 +99,7 @@ export function librariesRoutes(app: App, { libraries, executor }: { libraries: 
     handler: async (request) => {
       const { target_id, credential_id, ...values } = request.body.parameters;
       const steps = await libraries.expandOne(request.params.id, request.params.step_name, values);
-      return executor.runLibrarySteps(actorOf(request), { targetId: target_id, credentialId: credential_id, steps, libraryId: request.params.id, stepName: request.params.step_name });
+      return executor.runLibrarySteps(actorOf(request), { targetId: target_id, credentialId: credential_id, steps, libraryId: request.params.id, stepName: request.params.step_name, timeoutS: request.body.timeout_s });
     },
   });
 
@@ -116,7 +116,8 @@ export function librariesRoutes(app: App, { libraries, executor }: { libraries: 
         const data = await file.toBuffer().catch(() => {
           throw new ValidationError(`bundle: larger than ${MAX_BUNDLE_BYTES / 1024 / 1024} MiB`, 'bundle');
         });
-        return libraries.install(actorOf(request), data, 'upload', { allowDowngrade: (request.query as { allow_downgrade?: boolean }).allow_downgrade });
+        const query = request.query as { allow_downgrade?: boolean; force?: boolean };
+        return libraries.install(actorOf(request), data, 'upload', { allowDowngrade: query.allow_downgrade, force: query.force });
       },
     });
   });

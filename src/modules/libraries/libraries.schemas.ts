@@ -18,8 +18,14 @@ export const BundleQuery = Type.Object({ expires: Type.Integer({ minimum: 0 }), 
 export type BundleQuery = Static<typeof BundleQuery>;
 
 export const InstallBody = Type.Object({ version: Type.Optional(Type.String({ maxLength: 100 })) }, { additionalProperties: false });
-export const InstallQuery = Type.Object({ allow_downgrade: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
-export const UninstallQuery = Type.Object({ force: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+export const InstallQuery = Type.Object(
+  {
+    allow_downgrade: Type.Optional(Type.Boolean({ description: 'Install an older version than the installed one' })),
+    force: Type.Optional(Type.Boolean({ description: 'Install even when installed libraries depend on a range this version is outside of' })),
+  },
+  { additionalProperties: false },
+);
+export const UninstallQuery = Type.Object({ force: Type.Optional(Type.Boolean({ description: 'Uninstall even when jobs or installed libraries use it' })) }, { additionalProperties: false });
 export const InstallResponse = Type.Object({ message: Type.String(), version: Type.String(), sha256: Type.String() });
 
 const StepSummary = Type.Object({
@@ -50,6 +56,7 @@ export const ExecuteBody = Type.Object(
       { target_id: Type.Integer({ minimum: 1, maximum: 2147483647 }), credential_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483647 })) },
       { additionalProperties: true, description: 'target_id, credential_id? and the step’s own parameters' },
     ),
+    timeout_s: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, description: 'Bound on the whole call, over all of the step’s implementation items (default 300)' })),
   },
   { additionalProperties: false },
 );

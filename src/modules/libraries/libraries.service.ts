@@ -2,7 +2,7 @@
  * Step libraries: the shipped catalog (catalog/<id>/), installs from it or from an uploaded
  * bundle — validated whole before anything is written, then recorded in one transaction (a failed
  * install leaves the previous version in place) — upgrades, guarded downgrades, dependencies,
- * uninstall guarded by the jobs that use a library, and signed download URLs for catalog bundles.
+ * uninstall guarded by the jobs and installed libraries that use a library, and signed download URLs for catalog bundles.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -18,6 +18,7 @@ import type { Clock } from '../../shared/clock.ts';
 import type { Actor } from '../../shared/roles.ts';
 import { VERSION } from '../../version.ts';
 import type { AuditService } from '../audit/index.ts';
+import { brokenDependents, describeDependents } from './libraries.dependencies.ts';
 import type { LibrariesRepo } from './libraries.repo.ts';
 import { expandStep, type VersionContent } from './libraries.steps.ts';
 
@@ -126,13 +127,13 @@ export function createLibrariesService(deps: { db: Db; repo: LibrariesRepo; secr
     },
 
     /** Validates `data` whole, then installs it in one transaction. */
-    async install(actor: Actor, data: Buffer, source: 'catalog' | 'upload', options: { allowDowngrade?: boolean } = {}) {
+    async install(actor: Actor, data: Buffer, source: 'catalog' | 'upload', options: { allowDowngrade?: boolean; force?: boolean } = {}) {
       let bundle: Awaited<ReturnType<typeof readBundle>>;
       try {
         bundle = await readBundle(data);
       } catch (e) {
         if (e instanceof BundleError) {
-          throw new ValidationError(`bundle: ${e.message}`, 'bundle', { details: e.path ? { path: e.path } : undefined });
+          throw new ValidationError(`bundle: ${e.message}`, 'bundle', { details: e.path !== undefined ? { path: e.path, issues: e.issues } : undefined });
         }
         throw e;
       }
@@ -140,7 +141,8 @@ export function createLibrariesService(deps: { db: Db; repo: LibrariesRepo; secr
       if (manifest.min_opsconductor_version && compareVersions(VERSION, manifest.min_opsconductor_version) < 0) {
         throw new ValidationError(`bundle: ${manifest.id} ${manifest.version} needs OpsConductor ${manifest.min_opsconductor_version} or later (this is ${VERSION})`, 'bundle');
       }
-      const installed = new Map((await repo.installed()).map((l) => [l.id, l.installed_version]));
+      const installedRows = await repo.installed();
+      const installed = new Map(installedRows.map((l) => [l.id, l.installed_version]));
       for (const [dep, range] of Object.entries(manifest.dependencies ?? {})) {
         const have = installed.get(dep);
         if (!have || !satisfies(have, range)) {
@@ -150,6 +152,12 @@ export function createLibrariesService(deps: { db: Db; repo: LibrariesRepo; secr
       const current = installed.get(manifest.id);
       if (current && compareVersions(manifest.version, current) < 0 && !options.allowDowngrade) {
         throw new ConflictError(`${manifest.id} ${current} is installed; installing the older ${manifest.version} needs allow_downgrade=true`);
+      }
+      const broken = current === manifest.version ? [] : brokenDependents(installedRows, manifest.id, manifest.version);
+      if (broken.length > 0 && !options.force) {
+        throw new ConflictError(`Installed libraries need another version of ${manifest.id} than ${manifest.version}: ${describeDependents(broken)}; change them or install with force=true`, undefined, {
+          details: { dependents: broken },
+        });
       }
       const files = Object.fromEntries([...bundle.files].map(([path, content]) => [path, content.toString('base64')]));
       const existing = await repo.version(manifest.id, manifest.version);
@@ -165,7 +173,7 @@ export function createLibrariesService(deps: { db: Db; repo: LibrariesRepo; secr
       return { message: `${verb} ${manifest.id} ${manifest.version}${current && current !== manifest.version ? ` (was ${current})` : ''}`, version: manifest.version, sha256: bundle.sha256 };
     },
 
-    async installFromCatalog(actor: Actor, id: string, options: { version?: string; allowDowngrade?: boolean }) {
+    async installFromCatalog(actor: Actor, id: string, options: { version?: string; allowDowngrade?: boolean; force?: boolean }) {
       const manifest = catalogManifest(id);
       if (!manifest) {
         throw new NotFoundError(`Library ${id} is not in the catalog`);
@@ -179,11 +187,13 @@ export function createLibrariesService(deps: { db: Db; repo: LibrariesRepo; secr
     async uninstall(actor: Actor, id: string, force: boolean): Promise<string> {
       await service.get(id);
       const jobs = await repo.jobsUsing(id);
-      if (jobs.length > 0 && !force) {
-        throw new ConflictError(`Jobs use ${id}: ${jobs.map((j) => `${j.name} (${j.id})`).join(', ')}; change them or uninstall with force=true`, undefined, { details: { jobs } });
+      const dependents = brokenDependents(await repo.installed(), id, undefined);
+      if ((jobs.length > 0 || dependents.length > 0) && !force) {
+        const users = [...(jobs.length > 0 ? [`jobs use ${id}: ${jobs.map((j) => `${j.name} (${j.id})`).join(', ')}`] : []), ...(dependents.length > 0 ? [`installed libraries depend on ${id}: ${describeDependents(dependents)}`] : [])];
+        throw new ConflictError(`Cannot uninstall ${id}: ${users.join('; ')}; change them or uninstall with force=true`, undefined, { details: { jobs, dependents } });
       }
       await repo.uninstall(id);
-      await audit.record(actor, 'library.uninstall', { type: 'library', id }, { force, jobs: jobs.map((j) => j.id) });
+      await audit.record(actor, 'library.uninstall', { type: 'library', id }, { force, jobs: jobs.map((j) => j.id), dependents: dependents.map((d) => d.id) });
       return `Uninstalled ${id}`;
     },
 

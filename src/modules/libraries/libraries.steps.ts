@@ -106,7 +106,8 @@ export function expandStep(version: VersionContent, jobStep: Record<string, unkn
     .filter(([, d]) => d.secret)
     .map(([n]) => n);
   const base = { timeout_s: jobStep.timeout_s, continue_on_error: jobStep.continue_on_error, retries: jobStep.retries, ...(jobStep.when !== undefined ? { when: jobStep.when } : {}) };
-  const library = { id: version.library_id, version: version.version, step: step.name };
+  // platforms travel with the run, so the targets it is queued on can be checked against them.
+  const library = { id: version.library_id, version: version.version, step: step.name, platforms: step.platforms };
   return items.map((item, i) => {
     const name = items.length === 1 ? jobStep.name : `${jobStep.name}__${i + 1}`;
     const common = { ...base, name, library, template_params: values, ...(secrets.length > 0 ? { secret_params: secrets } : {}) };

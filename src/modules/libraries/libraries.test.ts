@@ -4,6 +4,7 @@
  * guarded downgrade and uninstall; malicious bundles refused with nothing written.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -14,38 +15,7 @@ import { assertError } from '../../../test/assertions.ts';
 import { createTestContext, type TestContext, unique } from '../../../test/app.ts';
 import { SSH_TEST_USER, type Sshd, sshdSkip, startSshd } from '../../../test/sshd.ts';
 import { readBundle, writeBundle } from '../../libraries/bundle.ts';
-
-const multipart = (data: Buffer, name = 'bundle.tar.gz') => {
-  const boundary = `----oc${Date.now()}`;
-  const payload = Buffer.concat([
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="bundle"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n`),
-    data,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
-  return { payload, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
-};
-
-/** A tar archive by hand: one entry named `name` (any name, unlike writeBundle). */
-function tarWith(name: string, content: Buffer): Buffer {
-  const header = Buffer.alloc(512);
-  header.write(name, 0, 100);
-  header.write('0000644\0', 100);
-  header.write('0000000\0', 108);
-  header.write('0000000\0', 116);
-  header.write(`${content.length.toString(8).padStart(11, '0')}\0`, 124);
-  header.write('00000000000\0', 136);
-  header.write('        ', 148);
-  header.write('0', 156);
-  header.write('ustar\0', 257);
-  header.write('00', 263);
-  let sum = 0;
-  for (const byte of header) {
-    sum += byte;
-  }
-  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-  const body = Buffer.concat([content, Buffer.alloc((512 - (content.length % 512)) % 512)]);
-  return Buffer.concat([header, body, Buffer.alloc(1024)]);
-}
+import { ownLibrary, ownStep, tarWith, uploadBundle } from './libraries.fixtures.ts';
 
 describe('step libraries', { skip: sshdSkip() }, () => {
   let ctx: TestContext;
@@ -58,7 +28,7 @@ describe('step libraries', { skip: sshdSkip() }, () => {
     assert.equal(res.statusCode, 200, res.body);
     return res.json() as Record<string, unknown>;
   };
-  const upload = (data: Buffer, query = '') => ctx.request({ method: 'POST', url: `/libraries/install${query}`, token: ctx.adminToken, ...multipart(data) });
+  const upload = (data: Buffer, query = '') => uploadBundle(ctx, data, query);
 
   before(async () => {
     ctx = await createTestContext({ worker: true, clock: { now: () => new Date(now) } });
@@ -110,10 +80,14 @@ describe('step libraries', { skip: sshdSkip() }, () => {
         return result;
       };
       assert.ok(Object.keys((await run('linux-core', 'disk_usage', { path: '/' })).outputs).length > 0);
-      await run('network-tools', 'port_test', { host: '127.0.0.1', port: sshd.port });
+      const port_test = await run('network-tools', 'port_test', { host: '127.0.0.1', port: sshd.port });
+      assert.deepEqual([port_test.outputs.host, port_test.outputs.port, port_test.outputs.result], ['127.0.0.1', String(sshd.port), 'open'], JSON.stringify(port_test.outputs));
+      assert.ok(Number(port_test.outputs.elapsed_ms) >= 0, JSON.stringify(port_test.outputs));
       const secret = 'Bearer-s3cret-token-value';
       const http = await run('web-http', 'http_request', { url: `http://127.0.0.1:${port}/`, bearer_token: secret });
-      assert.match(JSON.stringify(http), /\*\*\*/);
+      assert.deepEqual([http.outputs.status_code, http.outputs.final_url], ['200', `http://127.0.0.1:${port}/`], JSON.stringify(http.outputs));
+      // The server echoes the Authorization header: it arrived, and the reply shows it masked.
+      assert.match(http.stdout, /you sent Bearer \*\*\*/);
       assert.doesNotMatch(JSON.stringify(http), new RegExp(secret));
     } finally {
       web.closeAllConnections();
@@ -155,25 +129,19 @@ describe('step libraries', { skip: sshdSkip() }, () => {
     }
   });
 
-  test('a queued run keeps the version it was queued with; a missing dependency is refused', async () => {
-    const job = await ok('POST', '/jobs', { name: unique('frozen'), steps: [{ type: 'library', name: 'info', library: 'linux-core', step: 'get_system_info' }] });
-    const queued = await ok('POST', `/jobs/${job.id}/run`, { target_ids: [target] });
-    const definition = async () => (await ctx.deps.db.selectFrom('job_runs').select('definition').where('id', '=', Number(queued.job_run_id)).executeTakeFirstOrThrow()).definition;
-    const before = JSON.stringify(await definition());
-    const frozen = ((await definition()) as unknown as { steps: Array<{ library: Record<string, string>; content: string }> }).steps[0];
-    assert.deepEqual(frozen?.library, { id: 'linux-core', version: '1.0.0', step: 'get_system_info' });
-    const link = new URL(String((await ok('POST', '/catalog/linux-core/download')).download_url));
-    const current = await readBundle((await ctx.request({ method: 'GET', url: link.pathname + link.search })).rawPayload);
-    const changed = new Map(current.files);
-    changed.set('scripts/get_system_info.sh', Buffer.from('#!/bin/sh\necho OC_OUTPUT hostname=v2\n'));
-    const up = await upload(await writeBundle({ ...current.manifest, version: '1.1.0' }, changed));
+  test('an uploaded bundle: its SHA-256 is the uploaded bytes’ and shows in GET /libraries and /libraries/{id}; a missing dependency is refused', async () => {
+    const id = unique('own-');
+    const bytes = await ownLibrary(id, '1.0.0', [ownStep('hello', { type: 'command', command: 'echo hello' })]);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const up = await upload(bytes);
     assert.equal(up.statusCode, 200, up.body);
-    assert.equal(JSON.stringify(await definition()), before, 'the queued run still holds 1.0.0');
-    assert.doesNotMatch(Buffer.from(String(frozen?.content), 'base64').toString(), /hostname=v2/);
-    const needy = await upload(await writeBundle({ ...current.manifest, id: 'needs-more', version: '1.0.0', dependencies: { 'not-there': '^1.0.0' } }, current.files));
+    assert.equal(up.json().sha256, sha256);
+    const listed = ((await ok('GET', '/libraries')).libraries as Array<{ id: string; sha256: string; source: string }>).find((l) => l.id === id);
+    assert.deepEqual([listed?.sha256, listed?.source], [sha256, 'upload']);
+    assert.equal((await ok('GET', `/libraries/${id}`)).sha256, sha256);
+    const needy = await upload(await ownLibrary(unique('needs-'), '1.0.0', [ownStep('x', { type: 'command', command: 'true' })], {}, { dependencies: { 'not-there': '^1.0.0' } }));
     assertError(needy, 409, 'conflict');
-    assert.match(needy.json().error.message, /needs not-there \^1\.0\.0/);
-    assert.equal((await call('POST', '/libraries/linux-core/install?allow_downgrade=true', {})).statusCode, 200);
+    assert.match(needy.json().error.message, /needs not-there \^1\.0\.0; it is not installed/);
   });
 
   test('upgrade by upload, downgrade only when allowed, uninstall refused while a job uses the library', async () => {
@@ -189,21 +157,31 @@ describe('step libraries', { skip: sshdSkip() }, () => {
     // linux-core is used by the job of the test before.
     const refused = await call('DELETE', '/libraries/linux-core');
     assertError(refused, 409, 'conflict');
-    assert.match(refused.json().error.message, /Jobs use linux-core/);
+    assert.match(refused.json().error.message, /Cannot uninstall linux-core: jobs use linux-core: lib\w+ \(\d+\)/);
     assert.equal((await call('DELETE', '/libraries/web-http')).statusCode, 200, 'no job uses web-http');
     assert.ok(!((await ok('GET', '/libraries')).libraries as Array<{ id: string }>).some((l) => l.id === 'web-http'));
   });
 
   test('malicious bundles are refused with a precise error and nothing is written', async () => {
-    const before = JSON.stringify((await ok('GET', '/libraries')).libraries);
+    const rows = async () => ({
+      libraries: JSON.stringify(await ctx.deps.db.selectFrom('libraries').selectAll().orderBy('id').execute()),
+      versions: JSON.stringify(await ctx.deps.db.selectFrom('library_versions').select(['library_id', 'version', 'sha256']).orderBy('library_id').orderBy('version').execute()),
+    });
+    const before = await rows();
     const traversal = await upload(Buffer.from(gzipSync(tarWith('../evil.sh', Buffer.from('rm -rf /')))));
     assertError(traversal, 400, 'validation_error', 'bundle');
     assert.match(traversal.json().error.message, /\.\.\/evil\.sh/);
-    const badManifest = await upload(Buffer.from(gzipSync(tarWith('manifest.json', Buffer.from(JSON.stringify({ id: 'Bad Id', version: 'one' }))))));
+    assert.equal(traversal.json().error.details.path, '../evil.sh');
+    // A manifest valid but for one field: the error points at it (JSON pointer).
+    const bad = { id: 'bad-one', name: 'Bad', version: '1.0.0', description: '', author: 'tests', license: 'MIT', steps: [ownStep('fine', { type: 'command', command: 'true' })] };
+    bad.steps[0] = { ...ownStep('fine', { type: 'command', command: 'true' }), name: 'Not A Name' };
+    const badManifest = await upload(Buffer.from(gzipSync(tarWith('manifest.json', Buffer.from(JSON.stringify(bad))))));
     assertError(badManifest, 400, 'validation_error', 'bundle');
-    assert.match(badManifest.json().error.message, /manifest/);
+    assert.equal(badManifest.json().error.details.path, '/steps/0/name');
+    assert.match(badManifest.json().error.message, /^bundle: manifest\.json \/steps\/0\/name: must match pattern/);
     const oversized = await upload(Buffer.alloc(11 * 1024 * 1024, 1));
-    assert.ok([400, 413].includes(oversized.statusCode), oversized.body);
-    assert.equal(JSON.stringify((await ok('GET', '/libraries')).libraries), before);
+    assertError(oversized, 400, 'validation_error', 'bundle');
+    assert.equal(oversized.json().error.message, 'bundle: larger than 10 MiB');
+    assert.deepEqual(await rows(), before);
   });
 });

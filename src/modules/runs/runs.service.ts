@@ -11,6 +11,7 @@ import { type Keyring, open, seal } from '../../shared/crypto-box.ts';
 import type { Actor } from '../../shared/roles.ts';
 import { QUEUES, type Queue, queueDb, runTargetMessageId } from '../../worker/queue.ts';
 import type { AuditService } from '../audit/index.ts';
+import { checkRunPlatforms } from '../libraries/index.ts';
 import { maskParameters, needsTargets, type ParameterDeclarations, type ParameterValues, resolveParameters, type Step } from '../jobs/index.ts';
 import type { GroupsService, TargetsService } from '../targets/index.ts';
 import type { RunEvents } from './runs.events.ts';
@@ -80,7 +81,10 @@ export function createRunsService(deps: {
       }
       return [{ id: 0, name: null }];
     }
-    return (await targets.getMany(ids, 'target_ids')).map((t) => ({ id: t.id, name: t.name }));
+    const rows = await targets.getMany(ids, 'target_ids');
+    // Library steps declare their platforms: a Windows step never reaches a Linux target, and so on.
+    checkRunPlatforms(steps, rows);
+    return rows.map((t) => ({ id: t.id, name: t.name }));
   }
 
   /** One queue message per run-target, committed with the run, then a wake-up for workers. */

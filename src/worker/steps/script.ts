@@ -11,6 +11,9 @@ import { copyToWinrm, powershellQuote as psQuote } from '../../executor/winrm/co
 import { runWinrm } from './command.ts';
 import { commandOutcome, connect, execOptions, fail, shQuote, type StepEnv, type StepOutcome, winrmFailure } from './outcome.ts';
 
+/** How long removing a script left behind by a stopped run may take. */
+const CLEANUP_TIMEOUT_MS = 15_000;
+
 /** `OC_PARAM_<NAME>` for each parameter (booleans and numbers as text). */
 const paramEnv = (params: Record<string, unknown>) => Object.entries(params).map(([k, v]) => [`OC_PARAM_${k.toUpperCase()}`, String(v)] as const);
 
@@ -43,8 +46,14 @@ async function runOnWinrm(step: Record<string, unknown>, env: StepEnv, script: S
   }
   const vars = paramEnv(script.params).map(([k, v]) => `$env:${k} = ${psQuote(v)}`);
   const args = script.args.map(psQuote).join(' ');
-  const run = [...vars, `try { & ${psQuote(path)} ${args} } finally { Remove-Item -LiteralPath ${psQuote(path)} -Force -ErrorAction SilentlyContinue }`, 'exit $LASTEXITCODE'].join('; ');
-  return runWinrm({ ...step, type: 'command', shell: 'powershell', command: run }, env);
+  const remove = `Remove-Item -LiteralPath ${psQuote(path)} -Force -ErrorAction SilentlyContinue`;
+  const run = [...vars, `try { & ${psQuote(path)} ${args} } finally { ${remove} }`, 'exit $LASTEXITCODE'].join('; ');
+  const outcome = await runWinrm({ ...step, type: 'command', shell: 'powershell', command: run }, env);
+  if (outcome.status === 'timed_out' || outcome.status === 'canceled') {
+    // A terminated command never reaches its `finally`: remove the script in a shell of its own.
+    await runWinrm({ type: 'command', shell: 'powershell', command: remove, timeout_s: CLEANUP_TIMEOUT_MS / 1000 }, { ...env, signal: new AbortController().signal, onOutput: () => {} }).catch(() => {});
+  }
+  return outcome;
 }
 
 /** Over SSH: written to /tmp by SFTP (mode 0700), run by its shell, removed whatever its exit code. */
@@ -66,7 +75,12 @@ async function runOnSsh(step: Record<string, unknown>, env: StepEnv, script: Scr
   const shell = step.shell === 'powershell' ? 'pwsh -NoProfile -NonInteractive -File' : String(step.shell ?? 'sh');
   const args = script.args.map(shQuote).join(' ');
   const command = `${vars} ${shell} ${path} ${args}; rc=$?; rm -f ${path}; exit $rc`;
-  return commandOutcome(await conn.exec(command, execOptions(step, env)), env);
+  const result = await conn.exec(command, execOptions(step, env));
+  if (result.killed) {
+    // Stopped (timeout or cancel) before its own `rm` ran: remove the script in a command of its own.
+    await conn.exec(`rm -f ${path}`, { timeoutMs: CLEANUP_TIMEOUT_MS }).catch(() => {});
+  }
+  return commandOutcome(result, env);
 }
 
 /**
