@@ -64,16 +64,22 @@ describe('scheduler catch-up', () => {
     });
   }
 
-  test('catchup all, overlap skip: the batch is skipped when a run from before it is still going', async () => {
+  /** A 5-minute schedule whose 10:05 run is held running while the scheduler is away until 10:22:30. */
+  const outageBehindHeldRun = async (options: Record<string, unknown>) => {
     f.at('2026-05-01T10:01:00Z');
     f.hold();
-    const id = await f.schedule(await f.job('/hold'), '*/5 * * * *', { catchup: 'all' });
+    const id = await f.schedule(await f.job('/hold'), '*/5 * * * *', options);
     f.at('2026-05-01T10:05:00Z');
     await f.tick();
     const first = (await f.fires(id))[0]?.run as number;
     await f.running(first);
     f.at('2026-05-01T10:22:30Z');
     await f.tick();
+    return { id, first };
+  };
+
+  test('catchup all, overlap skip: the batch is skipped when a run from before it is still going', async () => {
+    const { id, first } = await outageBehindHeldRun({ catchup: 'all' });
     const seen = await f.fires(id);
     assert.deepEqual(seen.map((x) => `${x.at} ${x.outcome}`), ['10:05 queued', '10:10 skipped_overlap', '10:15 skipped_overlap', '10:20 skipped_overlap']);
     assert.ok(seen.slice(1).every((x) => x.error === `run ${first} of this schedule is still active (overlap skip)`));
@@ -82,15 +88,7 @@ describe('scheduler catch-up', () => {
   });
 
   test('catchup all, overlap queue: the whole batch waits behind a run from before it, then runs in order', async () => {
-    f.at('2026-05-01T10:01:00Z');
-    f.hold();
-    const id = await f.schedule(await f.job('/hold'), '*/5 * * * *', { catchup: 'all', overlap: 'queue' });
-    f.at('2026-05-01T10:05:00Z');
-    await f.tick();
-    const first = (await f.fires(id))[0]?.run as number;
-    await f.running(first);
-    f.at('2026-05-01T10:22:30Z');
-    await f.tick();
+    const { id } = await outageBehindHeldRun({ catchup: 'all', overlap: 'queue' });
     assert.deepEqual(await f.outcomes(id), ['10:05 queued', '10:10 waiting', '10:15 waiting', '10:20 waiting']);
     f.release();
     await drain(id);

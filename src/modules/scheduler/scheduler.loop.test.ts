@@ -62,11 +62,13 @@ describe('scheduler loop', () => {
     assert.equal((await f.fires(id))[2]?.error, `run ${first} of this schedule is still active and 2026-05-01T10:10:00.000Z already waits; overlap queue keeps at most one time waiting`);
     f.release();
     assert.equal(await f.settled(first), 'completed');
+    f.hold(); // so that 10:10's run is still going when 10:25 is looked at, however fast the worker
     f.at('2026-05-01T10:25:00Z');
     await f.tick(); // 10:10 starts; 10:25, due now, waits behind it
     const second = (await f.fires(id))[1];
     assert.equal(second?.outcome, 'queued');
     assert.equal((await f.fires(id))[4]?.outcome, 'waiting');
+    f.release();
     assert.equal(await f.settled(second?.run as number), 'completed');
     await f.tick();
     assert.deepEqual(await f.outcomes(id), ['10:05 queued', '10:10 queued', '10:15 skipped_overlap', '10:20 skipped_overlap', '10:25 queued']);
