@@ -100,4 +100,19 @@ describe('discovery import of WinRM, HTTP and unmanageable hosts', () => {
     assert.deepEqual(jobs[0], { id: created.id, name: created.name, status: 'queued', progress: 0, discovered_targets: 0 });
     assert.ok(Number(list.total) >= 2);
   });
+
+  test('one machine found under one name at two addresses (localhost: 127.0.0.1 and ::1) imports as one target', async () => {
+    const created = await call('POST', '/discovery/jobs', { name: unique('dual'), network_range: 'localhost' });
+    const ports = [{ port: 22, service: 'ssh', banner: 'SSH-2.0-OpenSSH_9.2p1 Debian-2' }];
+    // What a scan of `localhost` records where the name has both addresses (as the runner saves it).
+    await ctx.deps.discoveryRepo.saveHosts(Number(created.id), ['127.0.0.1', '::1'].map((host) => ({ host, hostname: 'localhost', os: 'linux', osHint: 'Debian', services: ['ssh'], ports })));
+    const { targets } = (await call('GET', `/discovery/jobs/${created.id}/results`)) as { targets: Found[] };
+    assert.deepEqual(targets.map((t) => t.host), ['127.0.0.1', '::1']);
+    const imported = await call('POST', '/discovery/import', { discovery_job_id: created.id, target_ids: targets.map((t) => t.id) });
+    assert.deepEqual([imported.imported, imported.skipped], [1, 1]);
+    const [first, second] = imported.targets as Array<{ host: string; import_status: string; target_id: number; reason?: string }>;
+    assert.deepEqual([first?.host, first?.import_status], ['127.0.0.1', 'imported']);
+    assert.deepEqual([second?.host, second?.import_status, second?.target_id], ['::1', 'skipped', first?.target_id]);
+    assert.match(String(second?.reason), /already a target/);
+  });
 });

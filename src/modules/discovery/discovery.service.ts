@@ -22,6 +22,8 @@ export const DEFAULT_PORTS = [22, 80, 443, 3389, 5985, 5986];
 export interface ScanSettings extends RangeLimits {
   concurrency: number;
   timeoutMs: number;
+  /** Connection attempts started per second; 0 or absent: unlimited. */
+  ratePerSecond?: number;
 }
 
 /** "about 3 seconds", "about 2 minutes" … */
@@ -34,9 +36,16 @@ export function humanDuration(ms: number): string {
   return m < 90 ? `about ${m} minutes` : `about ${Math.round(m / 60)} hours`;
 }
 
-/** Worst-case wall time: one connect timeout per round of `concurrency` probes. */
-export function estimateMs(addresses: number, ports: number, settings: Pick<ScanSettings, 'concurrency' | 'timeoutMs'>): number {
-  return Math.ceil((addresses * ports) / settings.concurrency) * settings.timeoutMs;
+/**
+ * Worst-case wall time of a scan: every attempt timing out, `concurrency` at a time, or the rate
+ * limit's pace, whichever is longer.
+ */
+export function estimateMs(addresses: number, ports: number, settings: Pick<ScanSettings, 'concurrency' | 'timeoutMs' | 'ratePerSecond'>): number {
+  // At worst every attempt times out, and the scanner tries a timed-out pair twice.
+  const attempts = addresses * ports * 2;
+  const bySockets = Math.ceil(attempts / settings.concurrency) * settings.timeoutMs;
+  const byRate = settings.ratePerSecond ? Math.ceil((attempts / settings.ratePerSecond) * 1000) : 0;
+  return Math.max(bySockets, byRate);
 }
 
 /** The service a discovered host is managed through, and on which port. */
@@ -229,9 +238,16 @@ export function createDiscoveryService(deps: {
     async import(actor: Actor, input: ImportInput) {
       const hosts = await hostsToImport(input);
       const existing = await existingTargets(hosts);
+      // One machine found under one name at two addresses (localhost: 127.0.0.1 and ::1) is one target.
+      const importedByName = new Map<string, number>();
+      const known: ExistingTarget = (h) => existing(h) ?? (h.hostname ? importedByName.get(h.hostname.toLowerCase()) : undefined);
       const results: ImportResult[] = [];
       for (const host of hosts) {
-        results.push(await importHost(actor, input, host, existing));
+        const result = await importHost(actor, input, host, known);
+        if (result.import_status === 'imported' && host.hostname && result.target_id !== null) {
+          importedByName.set(host.hostname.toLowerCase(), result.target_id);
+        }
+        results.push(result);
       }
       const imported = results.filter((r) => r.import_status === 'imported').length;
       await audit.record(actor, 'discovery.import', { type: 'discovery_job', id: input.discovery_job_id }, { imported, skipped: results.length - imported });
