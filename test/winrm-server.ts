@@ -57,6 +57,8 @@ export interface WinrmServerOptions {
   tls?: { key: string; cert: string };
   /** The emulated file copy flips the first byte it writes (to prove the client's hash check). */
   corruptCopies?: boolean;
+  /** From the first SOAP action of this name on (e.g. 'Command'), answer nothing more: a host gone silent. */
+  silentFrom?: string;
 }
 
 /** A running stand-in. */
@@ -147,6 +149,7 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
   const shells = new Map<string, Map<string, Command>>();
   const connections = new WeakMap<Socket, Connection>();
   const actions: string[] = [];
+  let silent = false;
   const exchanges: Exchange[] = [];
   const messages = { plain: 0, encrypted: 0 };
 
@@ -276,6 +279,10 @@ export async function startWinrmServer(options: WinrmServerOptions): Promise<Win
     const action = text(header.Action);
     const messageId = text(header.MessageID);
     actions.push(action.split('/').pop() ?? action);
+    silent ||= actions.at(-1) === options.silentFrom;
+    if (silent) {
+      return new Promise<never>(() => {});
+    }
     const selectors = (header.SelectorSet as { Selector?: unknown } | undefined)?.Selector;
     const shellId = [selectors].flat().map((s) => (s && typeof s === 'object' && (s as Record<string, unknown>)['@Name'] === 'ShellId' ? text(s) : '')).find(Boolean) ?? '';
     const exchange: Exchange = { action: actions.at(-1) ?? '', shellId };

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { createServer as createTlsServer } from 'node:tls';
 
 import { makeSelfSignedCert } from '../../../test/tls.ts';
+import { startWinrmServer } from '../../../test/winrm-server.ts';
 import { identify, runWinrmCommand, WinrmError, type WinrmOptions } from './client.ts';
 
 /** Listens on loopback, keeps every connection open and never writes a byte (over TLS: after the handshake). */
@@ -100,5 +101,18 @@ describe('WinRM client against a host that never answers', () => {
         return true;
       }),
     );
+  });
+
+  test('a host that goes silent once the command is sent: the stop returns within the clean-up bound, not the answer bound', async () => {
+    const stand = await startWinrmServer({ users: { ops: 'pw' }, silentFrom: 'Command' });
+    try {
+      // operationTimeoutS 20 (the default): unbounded, the clean-up would wait 35 s for each answer.
+      const options: WinrmOptions = { url: stand.url, username: 'ops', password: 'pw', auth: 'ntlm' };
+      const result = await within(10_000, () => runWinrmCommand(options, 'echo never', [], { timeoutMs: 500 }));
+      assert.deepEqual(result, { stdout: '', stderr: '', exitCode: null, killed: 'timeout' });
+      assert.deepEqual(stand.actions, ['Create', 'Command', 'Delete'], 'the clean-up tried to delete the shell');
+    } finally {
+      await stand.close();
+    }
   });
 });

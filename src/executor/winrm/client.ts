@@ -68,14 +68,19 @@ async function sendInput(channel: Channel, target: SoapTarget, shellId: string, 
   }
 }
 
+/** Longest removing a stopped command's shell may take. */
+const CLEANUP_TIMEOUT_MS = 5000;
+
 /** Terminates the command and deletes the shell over a fresh connection (the current one may be busy or broken). */
 async function removeShell(options: WinrmOptions, target: SoapTarget, shellId: string, commandId: string | undefined): Promise<void> {
-  const cleanup = await openChannel(options);
+  // Bounded: whoever stopped the command waits for this, and the host may have gone silent.
+  const signal = AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
+  const cleanup = await openChannel(options, signal);
   try {
     if (commandId !== undefined) {
-      await cleanup.send(soapRequest.terminate(target, shellId, commandId)).catch(() => {});
+      await cleanup.send(soapRequest.terminate(target, shellId, commandId), signal).catch(() => {});
     }
-    await cleanup.send(soapRequest.deleteShell(target, shellId));
+    await cleanup.send(soapRequest.deleteShell(target, shellId), signal);
   } finally {
     await cleanup.close();
   }
