@@ -75,6 +75,29 @@ describe('scheduler loop', () => {
     assert.equal(await f.settled((await f.fires(id))[4]?.run as number), 'completed');
   });
 
+  test('overlap queue: a time waiting when its schedule is disabled does not run later; it is recorded skipped_inactive', async () => {
+    f.at('2026-05-01T10:01:00Z');
+    f.hold();
+    const id = await f.schedule(await f.job('/hold'), '*/5 * * * *', { overlap: 'queue' });
+    f.at('2026-05-01T10:05:00Z');
+    await f.tick();
+    const first = (await f.fires(id))[0]?.run as number;
+    await f.running(first);
+    f.at('2026-05-01T10:10:00Z');
+    await f.tick();
+    assert.deepEqual(await f.outcomes(id), ['10:05 queued', '10:10 waiting']);
+    await f.ctx.deps.scheduler.update(f.actor, id, { enabled: false });
+    f.release();
+    assert.equal(await f.settled(first), 'completed');
+    f.at('2026-05-01T10:11:00Z');
+    await f.tick();
+    assert.deepEqual(await f.outcomes(id), ['10:05 queued', '10:10 skipped_inactive']);
+    assert.equal((await f.fires(id))[1]?.error, 'the schedule was disabled while this time waited');
+    await f.ctx.deps.scheduler.update(f.actor, id, { enabled: true });
+    await f.tick();
+    assert.deepEqual(await f.outcomes(id), ['10:05 queued', '10:10 skipped_inactive'], 'enabling it again does not bring the time back');
+  });
+
   test('overlap queue: a 1-second schedule behind a long run keeps one waiting time, not one per second', async () => {
     f.at('2026-05-01T11:00:00.500Z');
     f.hold();

@@ -153,7 +153,15 @@ export function createSchedulerLoop(deps: {
     return db.transaction().execute(async (tx) => {
       const row = await repo.claimById(tx, candidate.id);
       const fire = row && (await repo.oldestWaiting(tx, row.id));
-      if (!row || !fire || (await repo.activeRun(tx, row.id)) !== undefined) {
+      if (!row || !fire) {
+        return false;
+      }
+      if (!row.enabled) {
+        // Disabled while these times waited: they do not run later, when it is enabled again.
+        await repo.settleWaiting(tx, row.id, { outcome: 'skipped_inactive', error: 'the schedule was disabled while this time waited', firedAt: now });
+        return true;
+      }
+      if ((await repo.activeRun(tx, row.id)) !== undefined) {
         return false;
       }
       if (!decision.run) {

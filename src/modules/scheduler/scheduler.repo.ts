@@ -122,6 +122,10 @@ export function createSchedulerRepo(db: Db) {
     oldestWaiting: (q: Queryable, scheduleId: number) =>
       q.selectFrom('schedule_fires').selectAll().where('schedule_id', '=', scheduleId).where('outcome', '=', 'waiting').orderBy('scheduled_for').limit(1).executeTakeFirst(),
 
+    /** Settles every waiting fire of a schedule at once (it was disabled while they waited). */
+    settleWaiting: (q: Queryable, scheduleId: number, set: { outcome: FireOutcome; error: string; firedAt: Date }) =>
+      q.updateTable('schedule_fires').set({ outcome: set.outcome, error: set.error, fired_at: set.firedAt }).where('schedule_id', '=', scheduleId).where('outcome', '=', 'waiting').execute(),
+
     settleFire: (q: Queryable, id: string, set: { outcome: FireOutcome; runId: number | null; error: string | null; firedAt: Date }) =>
       q.updateTable('schedule_fires').set({ outcome: set.outcome, run_id: set.runId, error: set.error, fired_at: set.firedAt }).where('id', '=', id).execute(),
 
