@@ -49,6 +49,8 @@ export function secretsOf(credential: ResolvedCredential): string[] {
 /** Who still uses a credential (implemented by the targets module). */
 export interface CredentialReferences {
   targetsUsing(credentialId: number): Promise<number[]>;
+  /** The winrm targets over plain HTTP (no use_tls) that use it: Basic must not go there. */
+  plainHttpWinrmTargetsUsing(credentialId: number): Promise<number[]>;
   /** Detaches the credential from every target inside `tx`. */
   detach(credentialId: number, tx: Parameters<CredentialsRepo['delete']>[1]): Promise<void>;
 }
@@ -64,6 +66,17 @@ export function createCredentialsService(deps: { db: Db; repo: CredentialsRepo; 
       throw new NotFoundError(`Credential ${id} not found`);
     }
     return row;
+  }
+
+  /** A 400 on `auth` when winrm targets reach their host over plain HTTP with this credential (Basic there sends the password in clear). */
+  async function refuseBasicOverHttp(id: number): Promise<void> {
+    const targets = await references.plainHttpWinrmTargetsUsing(id);
+    if (targets.length > 0) {
+      throw new ValidationError(
+        `auth: Basic over plain HTTP would send the password in clear, and winrm target(s) ${targets.join(', ')} use this credential without use_tls; switch them to HTTPS first, or keep NTLM`,
+        'auth',
+      );
+    }
   }
 
   function pickSecrets(input: Partial<Record<SecretField, string | null>>): SecretMaterial {
@@ -130,6 +143,9 @@ export function createCredentialsService(deps: { db: Db; repo: CredentialsRepo; 
         description: pick(input.description, current.description),
       };
       const write = buildWrite(current.type as CredentialType, plain, secrets);
+      if (current.type === 'winrm' && plain.auth === 'basic') {
+        await refuseBasicOverHttp(id);
+      }
       const changedSecrets = SECRET_FIELDS.filter((f) => input[f] !== undefined);
       return db.transaction().execute(async (tx) => {
         const row = await repo.update(id, write, clock.now(), tx);

@@ -16,6 +16,7 @@ export function createCredentialReferences(db: Queryable): CredentialReferences 
   const repo = createTargetsRepo(db);
   return {
     targetsUsing: (credentialId) => repo.idsUsingCredential(credentialId),
+    plainHttpWinrmTargetsUsing: (credentialId) => repo.idsUsingCredential(credentialId, { protocol: 'winrm', useTls: false }),
     detach: (credentialId, tx) => repo.detachCredential(credentialId, tx ?? db),
   };
 }

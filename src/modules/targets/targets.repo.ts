@@ -109,9 +109,12 @@ export function createTargetsRepo(db: Queryable) {
         .execute();
     },
 
-    async idsUsingCredential(credentialId: number): Promise<number[]> {
-      const rows = await db.selectFrom('targets').select('id').where('credential_id', '=', credentialId).orderBy('id').execute();
-      return rows.map((r) => r.id);
+    async idsUsingCredential(credentialId: number, only?: { protocol: string; useTls: boolean }): Promise<number[]> {
+      let query = db.selectFrom('targets').select('id').where('credential_id', '=', credentialId);
+      if (only) {
+        query = query.where('protocol', '=', only.protocol).where('use_tls', '=', only.useTls);
+      }
+      return (await query.orderBy('id').execute()).map((r) => r.id);
     },
 
     async detachCredential(credentialId: number, q: Queryable): Promise<void> {

@@ -169,6 +169,19 @@ describe('targets', () => {
       assert.equal((await put(ntlm.id, { credential_id: basic, use_tls: true })).statusCode, 200);
     });
 
+    test('a credential used by a winrm target over plain HTTP cannot switch to Basic: 400 naming auth; over HTTPS it can', async () => {
+      const made = await ctx.request({ method: 'POST', url: '/credentials', token: ctx.adminToken, payload: { name: unique('ntlm-'), type: 'winrm', username: 'u', password: 'p', auth: 'ntlm' } });
+      const credential = made.json().id as number;
+      const target = await create({ os_type: 'windows', protocol: 'winrm', credential_id: credential });
+      const toBasic = () => ctx.request({ method: 'PUT', url: `/credentials/${credential}`, token: ctx.adminToken, payload: { auth: 'basic' } });
+      const refused = await toBasic();
+      assertError(refused, 400, 'validation_error', 'auth');
+      assert.match(refused.json().error.message, new RegExp(`winrm target\\(s\\) ${target.id} use this credential without use_tls`));
+      assert.equal((await ctx.deps.credentials.resolve(credential)).auth, 'ntlm', 'the refused update changed nothing');
+      assert.equal((await put(target.id, { use_tls: true })).statusCode, 200);
+      assert.equal((await toBasic()).statusCode, 200);
+    });
+
     test('an update that makes the credential unfit (protocol change) is refused and changes nothing', async () => {
       const target = await create({ credential_id: creds.ssh });
       assertError(await put(target.id, { protocol: 'http' }), 400, 'validation_error', 'credential_id');
