@@ -116,3 +116,19 @@ describe('discovery import of WinRM, HTTP and unmanageable hosts', () => {
     assert.match(String(second?.reason), /already a target/);
   });
 });
+
+describe('an ad hoc scan in a process without the background queue', () => {
+  let ctx: TestContext;
+  before(async () => {
+    ctx = await createTestContext();
+  });
+  after(() => ctx?.close());
+
+  test('is refused, and leaves no job behind', async () => {
+    const res = await ctx.request({ method: 'POST', url: '/discovery/scan', token: ctx.adminToken, payload: { network_range: '127.0.0.1', ports: [22] } });
+    assert.equal(res.statusCode, 503, res.body);
+    assert.match(res.json().error.message, /background queue is not running/);
+    const list = (await ctx.request({ method: 'GET', url: '/discovery/jobs', token: ctx.adminToken })).json();
+    assert.equal(list.total, 0);
+  });
+});

@@ -112,10 +112,8 @@ export function discoveryRoutes(app: App, { discovery }: { discovery: DiscoveryS
     config: { access: 'operator' },
     schema: { tags, summary: 'Scan now (an unnamed discovery job, pollable at /discovery/jobs/{id})', body: ScanBody, response: { 200: ScanResponse } },
     handler: async (request) => {
-      const actor = actorOf(request);
-      const row = await discovery.create(actor, { network_range: request.body.network_range, scan_ports: request.body.ports, scanner: request.body.scanner });
-      const { estimatedMs } = await discovery.start(actor, row.id);
-      return { scan_id: `scan_${row.id}`, status: 'running' as const, estimated_completion: new Date(Date.now() + estimatedMs).toISOString() };
+      const { id, estimatedMs } = await discovery.scanNow(actorOf(request), { network_range: request.body.network_range, scan_ports: request.body.ports, scanner: request.body.scanner });
+      return { scan_id: `scan_${id}`, status: 'running' as const, estimated_completion: new Date(Date.now() + estimatedMs).toISOString() };
     },
   });
 }

@@ -215,6 +215,17 @@ export function createDiscoveryService(deps: {
       return { message: 'Discovery job started', estimatedMs: estimateMs(parsed.count, row.ports.length, settings) };
     },
 
+    /** An ad hoc scan: a job without a name, started at once; a job that could not start is not left behind. */
+    async scanNow(actor: Actor, input: { network_range: string; scan_ports?: number[]; scanner?: string }) {
+      const row = await service.create(actor, input);
+      try {
+        return { id: row.id, ...(await service.start(actor, row.id)) };
+      } catch (e) {
+        await repo.remove(row.id);
+        throw e;
+      }
+    },
+
     async cancel(actor: Actor, id: number): Promise<string> {
       await getRow(id);
       const result = await repo.requestCancel(id, clock.now());
