@@ -184,6 +184,21 @@ describe('notification delivery and job events', () => {
     assert.equal(await ctx.deps.notifications.recoverEvents(300), 0, 'already queued: nothing added');
   });
 
+  test('a lost job.started is recovered by the sweep too, once', async () => {
+    const job = await ok('POST', '/jobs', {
+      name: unique('lost-start'),
+      steps: [{ type: 'http', name: 'probe', method: 'GET', url: `${sink.url}/job-target`, expect_status: [200, 204, 404] }],
+      notify: { on_start: [{ channel: 'webhook', destination: `${sink.url}/recovered-start` }] },
+    });
+    const run = await runJob(job.id);
+    await sink.waitFor('/recovered-start', 1);
+    await ctx.deps.db.deleteFrom('notifications').where('run_id', '=', run.id).execute();
+    assert.equal(await ctx.deps.notifications.recoverEvents(300), 1);
+    const [, again] = await sink.waitFor('/recovered-start', 2);
+    assert.equal(again?.json().event, 'job.started');
+    assert.equal(await ctx.deps.notifications.recoverEvents(300), 0, 'already queued: nothing added');
+  });
+
   test('notify steps send during the run with the run’s context, secrets masked', async () => {
     const job = await ok('POST', '/jobs', {
       name: unique('stepper'),

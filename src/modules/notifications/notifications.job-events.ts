@@ -153,19 +153,24 @@ export function createJobEvents(deps: {
     },
 
     /**
-     * Queues again the events of runs that finished in the last `windowS` seconds: a process that
-     * died between finishing a run and queuing its notifications loses nothing (the dedupe key
+     * Queues again the events of runs that started or finished in the last `windowS` seconds: a
+     * process that died between starting or finishing a run and queuing its notifications loses
+     * nothing (`job.started` may then arrive after the run's end; the dedupe key
      * makes this a no-op for events already queued). A run that cannot be handled is reported to
      * `onError` and skipped, so it never holds back the runs after it. Returns the notifications added.
      */
     async recoverEvents(windowS: number, onError: (runId: number, err: unknown) => void = () => {}): Promise<number> {
+      const since = new Date(clock.now().getTime() - windowS * 1000);
+      const lost: Array<[number, JobEvent | undefined]> = [
+        ...(await repo.startedSince(since, 500)).map((run): [number, JobEvent] => [run.id, 'job.started']),
+        ...(await repo.finishedSince(since, 500)).map((run): [number, JobEvent | undefined] => [run.id, eventOfStatus(run.status)]),
+      ];
       let added = 0;
-      for (const run of await repo.finishedSince(new Date(clock.now().getTime() - windowS * 1000), 500)) {
-        const event = eventOfStatus(run.status);
+      for (const [runId, event] of lost) {
         try {
-          added += event ? (await events.runEvent(run.id, event)).length : 0;
+          added += event ? (await events.runEvent(runId, event)).length : 0;
         } catch (e) {
-          onError(run.id, e);
+          onError(runId, e);
         }
       }
       return added;

@@ -136,6 +136,10 @@ export function createNotificationsRepo(db: Db) {
         .execute(),
 
     /** Runs of jobs that finished since `since` (for re-deriving their events), oldest first. */
+    /** Runs of jobs started since `since` (whatever became of them). */
+    startedSince: (since: Date, limit: number) =>
+      db.selectFrom('job_runs').select(['id']).where('started_at', '>=', since).where('job_id', 'is not', null).orderBy('started_at').limit(limit).execute(),
+
     finishedSince: (since: Date, limit: number) =>
       db
         .selectFrom('job_runs')
