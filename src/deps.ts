@@ -121,7 +121,9 @@ async function createModules(config: Config, database: Database, keyring: Keyrin
   const notificationsRepo = createNotificationsRepo(db);
   const notifications = createNotificationsService({ db, repo: notificationsRepo, queue, templates, secretSettings, credentials, audit, clock, publicUrl: config.notify.publicUrl });
   const libraries = createLibrariesService({ db, repo: createLibrariesRepo(db), secretSettings, audit, clock });
-  const jobs = createJobsService({ db, repo: jobsRepo, credentials, audit, clock, templates, checkNotifyDestination: notifications.checkNotifyDestination, checkLibraryStep: libraries.checkJobStep });
+  const jobs = createJobsService({ db, repo: jobsRepo, credentials, audit, clock, templates, checkNotifyDestination: notifications.checkNotifyDestination, checkLibraryStep: libraries.checkJobStep,
+    // The scheduler is built below, on top of jobs and runs; this is called only once everything is.
+    checkSchedules: (jobId, declarations) => scheduler.checkJobParameters(jobId, declarations) });
   const runsRepo = createRunsRepo(db);
   const runEvents = createRunEvents({ repo: runsRepo, database, logger });
   const onRunEvent = async (runId: number, change: { started: true } | { finished: string }) => {

@@ -29,6 +29,8 @@ export function createJobsService(deps: {
   checkNotifyDestination: (d: { channel: string; destination: string; template_id?: number; secret_credential_id?: number }, field: string) => Promise<void>;
   /** Checks a library step against the installed library; throws a 400 naming `field`.*. */
   checkLibraryStep: (step: Record<string, unknown> & { name: string }, field: string) => Promise<void>;
+  /** Checks the job's schedules still fit new parameter declarations; throws a 400 naming `parameters`. */
+  checkSchedules?: (jobId: number, declarations: ParameterDeclarations) => Promise<void>;
 }) {
   const { db, repo, credentials, audit, clock, templates } = deps;
 
@@ -132,6 +134,9 @@ export function createJobsService(deps: {
     async update(actor: Actor, id: number, input: JobUpdateBody): Promise<JobRow> {
       const current = await getRow(id);
       const write = await prepare({ ...input, name: input.name ?? current.name, steps: input.steps ?? (current.steps as JobCreateBody['steps']) }, current);
+      if (input.parameters !== undefined) {
+        await deps.checkSchedules?.(id, write.parameters as ParameterDeclarations);
+      }
       return db.transaction().execute(async (tx) => {
         const row = await repo.update(id, write, clock.now(), tx);
         if (!row) {

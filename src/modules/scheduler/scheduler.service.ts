@@ -154,6 +154,25 @@ export function createSchedulerService(deps: {
       return repo.fires(id, { outcome: q.outcome, offset: (q.page - 1) * q.limit, limit: q.limit });
     },
 
+    /**
+     * A 400 on `parameters` when `declarations` (a job's, about to be saved) refuse what one of the
+     * job's schedules would run it with: the schedule would otherwise fail at every fire.
+     */
+    async checkJobParameters(jobId: number, declarations: ParameterDeclarations): Promise<void> {
+      const { rows } = await repo.list({ jobId, offset: 0, limit: 10_000 });
+      const refused = rows.flatMap((row) => {
+        try {
+          resolveParameters(declarations, parameterValues(row));
+          return [];
+        } catch (e) {
+          return [`schedule ${row.id}: ${(e as Error).message}`];
+        }
+      });
+      if (refused.length > 0) {
+        throw new ValidationError(`parameters: the job's schedules would no longer run (${refused.join('; ')}); change or delete them first`, 'parameters');
+      }
+    },
+
     /** Words for a stored schedule's expression. */
     describe: (row: ScheduleRow) => parseCron(row.cron, row.timezone).description,
   };

@@ -164,4 +164,16 @@ describe('scheduler API', () => {
     assert.equal((await call('DELETE', `/jobs/${job.id}`)).statusCode, 200);
     assertError(await call('GET', `/schedules/${made.id}`), 404, 'not_found');
   });
+
+  test('a job cannot take parameter declarations its schedules would no longer run with (400 naming parameters and the schedule)', async () => {
+    const job = await created('/jobs', { name: unique('decl'), steps: [{ type: 'webhook', name: 'w', url: 'http://127.0.0.1:9/x' }], parameters: { region: { type: 'string' } } });
+    const made = await created('/schedules', { job_id: job.id, cron: '@daily', parameters: { region: 'eu' } });
+    const dropped = await call('PUT', `/jobs/${job.id}`, { parameters: {} });
+    assertError(dropped, 400, 'validation_error', 'parameters');
+    assert.match(dropped.json().error.message, new RegExp(`schedule ${made.id}: .*region`));
+    assertError(await call('PUT', `/jobs/${job.id}`, { parameters: { region: { type: 'string' }, tier: { type: 'string', required: true } } }), 400, 'validation_error', 'parameters');
+    assert.deepEqual((await call('GET', `/jobs/${job.id}`)).json().parameters, { region: { type: 'string' } }, 'the refused updates changed nothing');
+    const widened = await call('PUT', `/jobs/${job.id}`, { parameters: { region: { type: 'string' }, tier: { type: 'string', default: 'gold' } } });
+    assert.equal(widened.statusCode, 200, widened.body);
+  });
 });
