@@ -66,13 +66,7 @@ describe('scheduler catch-up', () => {
 
   /** A 5-minute schedule whose 10:05 run is held running while the scheduler is away until 10:22:30. */
   const outageBehindHeldRun = async (options: Record<string, unknown>) => {
-    f.at('2026-05-01T10:01:00Z');
-    f.hold();
-    const id = await f.schedule(await f.job('/hold'), '*/5 * * * *', options);
-    f.at('2026-05-01T10:05:00Z');
-    await f.tick();
-    const first = (await f.fires(id))[0]?.run as number;
-    await f.running(first);
+    const { id, first } = await f.heldFirstRun(options);
     f.at('2026-05-01T10:22:30Z');
     await f.tick();
     return { id, first };

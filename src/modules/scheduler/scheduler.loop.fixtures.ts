@@ -37,6 +37,17 @@ export function useLoopFixture() {
       (await f.ctx.deps.jobs.create(f.actor, { name: unique('sched'), steps: [{ type: 'webhook', name: 'call', url: `${state.base}${path}` }], ...extra } as never)).id,
     schedule: async (jobId: number, cron: string, extra: Record<string, unknown> = {}) => (await f.ctx.deps.scheduler.create(f.actor, { job_id: jobId, cron, ...extra } as never)).id,
     tick: async () => (await f.ctx.deps.schedulerLoop.tick()).fired,
+    /** A 5-minute schedule of a /hold job (holding), fired at 10:05, its run held running. */
+    async heldFirstRun(extra: Record<string, unknown> = {}): Promise<{ id: number; first: number }> {
+      f.at('2026-05-01T10:01:00Z');
+      f.hold();
+      const id = await f.schedule(await f.job('/hold'), '*/5 * * * *', extra);
+      f.at('2026-05-01T10:05:00Z');
+      await f.tick();
+      const first = (await f.fires(id))[0]?.run as number;
+      await f.running(first);
+      return { id, first };
+    },
     /** Fires oldest first. */
     async fires(id: number, seconds = false): Promise<SeenFire[]> {
       const rows = (await f.ctx.deps.scheduler.fires(id, { page: 1, limit: 2000 })).rows;

@@ -29,13 +29,7 @@ describe('scheduler loop', () => {
   });
 
   test('overlap skip: a time due while the previous run is active is recorded as skipped', async () => {
-    f.at('2026-05-01T10:01:00Z');
-    f.hold();
-    const id = await f.schedule(await f.job('/hold'), '*/5 * * * *');
-    f.at('2026-05-01T10:05:00Z');
-    await f.tick();
-    const first = (await f.fires(id))[0]?.run as number;
-    await f.running(first);
+    const { id, first } = await f.heldFirstRun();
     f.at('2026-05-01T10:10:00Z');
     await f.tick();
     f.release();
@@ -47,13 +41,7 @@ describe('scheduler loop', () => {
   });
 
   test('overlap queue: one time waits behind the running run, further ones are skipped; the waiting one runs next', async () => {
-    f.at('2026-05-01T10:01:00Z');
-    f.hold();
-    const id = await f.schedule(await f.job('/hold'), '*/5 * * * *', { overlap: 'queue' });
-    f.at('2026-05-01T10:05:00Z');
-    await f.tick();
-    const first = (await f.fires(id))[0]?.run as number;
-    await f.running(first);
+    const { id, first } = await f.heldFirstRun({ overlap: 'queue' });
     for (const at of ['10:10', '10:15', '10:20']) {
       f.at(`2026-05-01T${at}:00Z`);
       await f.tick();
@@ -76,13 +64,7 @@ describe('scheduler loop', () => {
   });
 
   test('overlap queue: a time waiting when its schedule is disabled does not run later; it is recorded skipped_inactive', async () => {
-    f.at('2026-05-01T10:01:00Z');
-    f.hold();
-    const id = await f.schedule(await f.job('/hold'), '*/5 * * * *', { overlap: 'queue' });
-    f.at('2026-05-01T10:05:00Z');
-    await f.tick();
-    const first = (await f.fires(id))[0]?.run as number;
-    await f.running(first);
+    const { id, first } = await f.heldFirstRun({ overlap: 'queue' });
     f.at('2026-05-01T10:10:00Z');
     await f.tick();
     assert.deepEqual(await f.outcomes(id), ['10:05 queued', '10:10 waiting']);
