@@ -87,8 +87,11 @@ describe('schedule fires over HTTP', () => {
     f.at('2026-05-01T10:01:00Z');
     const jobId = await post('/jobs', { name: unique('params'), steps: [{ type: 'webhook', name: 'w', url: 'http://127.0.0.1:9/x' }], parameters: { region: { type: 'string' } } });
     const id = await post('/schedules', { job_id: jobId, cron: '*/5 * * * *', parameters: { region: 'eu' } });
-    const changed = await f.ctx.request({ method: 'PUT', url: `/jobs/${jobId}`, token: f.ctx.adminToken, payload: { parameters: { zone: { type: 'string', required: true } } } });
-    assert.equal(changed.statusCode, 200, changed.body);
+    const declarations = { zone: { type: 'string', required: true } };
+    const changed = await f.ctx.request({ method: 'PUT', url: `/jobs/${jobId}`, token: f.ctx.adminToken, payload: { parameters: declarations } });
+    assert.equal(changed.statusCode, 400, 'the API refuses declarations the schedule does not fit');
+    // As a job changed before that check existed (or by hand in the database) would be.
+    await f.ctx.deps.db.updateTable('jobs').set({ parameters: JSON.stringify(declarations) }).where('id', '=', jobId).execute();
     f.at('2026-05-01T10:05:00Z');
     await f.tick();
     const [fire] = (await get<FiresBody>(f.ctx, `/schedules/${id}/fires`)).fires;
