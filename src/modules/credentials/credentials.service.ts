@@ -55,7 +55,6 @@ export interface CredentialReferences {
   detach(credentialId: number, tx: Parameters<CredentialsRepo['delete']>[1]): Promise<void>;
 }
 
-
 /** Builds the credentials service. */
 export function createCredentialsService(deps: { db: Db; repo: CredentialsRepo; keyring: Keyring; audit: AuditService; clock: Clock; references: CredentialReferences }) {
   const { db, repo, keyring, audit, clock, references } = deps;
@@ -105,6 +104,15 @@ export function createCredentialsService(deps: { db: Db; repo: CredentialsRepo; 
       public_key_fingerprint: derived.publicKeyFingerprint,
       certificate_info: derived.certificateInfo,
     };
+  }
+
+  /** A credential's type and, for winrm, its auth scheme — no secret is opened; a 400 naming `field` when it does not exist. */
+  async function kindOf(id: number, field: string): Promise<{ type: CredentialType; auth: ResolvedCredential['auth'] }> {
+    const row = await repo.findById(id);
+    if (!row) {
+      throw new ValidationError(`${field}: credential ${id} does not exist`, field);
+    }
+    return { type: row.type as CredentialType, auth: row.auth as ResolvedCredential['auth'] };
   }
 
   return {
@@ -201,12 +209,9 @@ export function createCredentialsService(deps: { db: Db; repo: CredentialsRepo; 
 
     /** Throws a 400 naming `field` unless credential `id` exists; returns its type. */
     async typeOf(id: number, field: string): Promise<CredentialType> {
-      const row = await repo.findById(id);
-      if (!row) {
-        throw new ValidationError(`${field}: credential ${id} does not exist`, field);
-      }
-      return row.type as CredentialType;
+      return (await kindOf(id, field)).type;
     },
+    kindOf,
   };
 }
 

@@ -35,11 +35,9 @@ export function createTargetsService(deps: { db: Db; repo: TargetsRepo; groups: 
     checkTls(protocol, input.use_tls);
     const tls = checkTlsOptions(input.use_tls, { tls_verify: input.tls_verify, tls_fingerprint: input.tls_fingerprint }, tlsConflict);
     if (input.credential_id !== null) {
-      const type = await credentials.typeOf(input.credential_id, 'credential_id');
+      const { type, auth } = await credentials.kindOf(input.credential_id, 'credential_id');
       checkCredentialFits(protocol, type);
-      if (type === 'winrm' && protocol === 'winrm' && !input.use_tls) {
-        checkWinrmAuth({ protocol, useTls: input.use_tls, auth: (await credentials.resolve(input.credential_id)).auth }, authConflict);
-      }
+      checkWinrmAuth({ protocol, useTls: input.use_tls, auth }, authConflict);
     }
     return { ...input, ...tls, host: checkHost(input.host), port: input.port ?? defaultPort(protocol, input.use_tls) };
   }
