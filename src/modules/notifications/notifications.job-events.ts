@@ -71,12 +71,15 @@ export function createJobEvents(deps: {
 
   /** The destination's template, else the channel's shipped default, else a plain line; each failure noted. */
   async function renderFor(t: NotifyDestination, event: JobEvent, context: EventContext): Promise<Rendered> {
-    const chosen = t.template_id !== undefined ? await repo.template(t.template_id) : undefined;
-    const shipped = await repo.builtinTemplate(t.channel, event);
     const ctx = contextOf(context);
     const failures: string[] = [];
-    for (const template of chosen && chosen.id === shipped?.id ? [chosen] : [chosen, shipped]) {
-      if (template) {
+    // The shipped default is read only when the destination's own template is missing or fails.
+    const candidates = [() => (t.template_id !== undefined ? repo.template(t.template_id) : undefined), () => repo.builtinTemplate(t.channel, event)];
+    const tried = new Set<number>();
+    for (const load of candidates) {
+      const template = await load();
+      if (template && !tried.has(template.id)) {
+        tried.add(template.id);
         try {
           return { template, subject: renderText(templates, template.subject, ctx), body: renderText(templates, template.body, ctx), templateError: note(failures) };
         } catch (e) {
@@ -144,7 +147,7 @@ export function createJobEvents(deps: {
       const ctx = contextOf({ ...found?.context, event: 'job.step', target: (stepContext.target as Record<string, unknown> | null | undefined) ?? null, message: step.message ?? null, subject: step.subject ?? null });
       const subject = mask(step.subject ?? (template ? renderText(templates, template.subject, ctx) : `OpsConductor run ${runId}`));
       const body = mask(step.message ?? (template ? renderText(templates, template.body, ctx) : ''));
-      const url = `${publicUrl.replace(/\/$/, '')}/job-runs/${runId}`;
+      const url = found?.context.url ?? `${publicUrl.replace(/\/$/, '')}/job-runs/${runId}`;
       const document = step.channel === 'webhook' ? { event: 'job.step', run: { id: runId }, subject, message: body, url } : {};
       const [id] = await enqueue([
         { channel: step.channel, destination: step.destination, event: 'job.step', template_id: template?.id ?? null, subject, body, payload: { document, url, status: found?.context.run.status }, secret_credential_id: step.secret_credential_id ?? null, run_id: runId, dedupe_key: null, created_by: null },

@@ -135,11 +135,11 @@ export function createNotificationsRepo(db: Db) {
         .onConflict((oc) => oc.column('key').doUpdateSet({ value: JSON.stringify(value), updated_at: now }))
         .execute(),
 
-    /** Runs of jobs that finished since `since` (for re-deriving their events), oldest first. */
-    /** Runs of jobs started since `since` (whatever became of them). */
+    /** Runs of jobs started since `since` (whatever became of them), oldest first. */
     startedSince: (since: Date, limit: number) =>
       db.selectFrom('job_runs').select(['id']).where('started_at', '>=', since).where('job_id', 'is not', null).orderBy('started_at').limit(limit).execute(),
 
+    /** Runs of jobs that finished since `since` (for re-deriving their events), oldest first. */
     finishedSince: (since: Date, limit: number) =>
       db
         .selectFrom('job_runs')
