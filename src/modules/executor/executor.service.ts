@@ -20,7 +20,7 @@ import { type TargetConnector, type TargetsService, type TargetWithGroups, tlsRe
 import type { ExecuteSftpBody, ExecuteSshBody, ExecuteWebhookBody, ExecuteWinrmBody } from './executor.schemas.ts';
 
 /** Default overall bound of POST /libraries/{id}/steps/{step}/execute, whatever the number of items. */
-export const LIBRARY_EXECUTE_TIMEOUT_S = 300;
+const LIBRARY_EXECUTE_TIMEOUT_S = 300;
 
 /** One implementation item of a library step rendered against its parameters and the target (400 when a template fails). */
 function renderLibraryItem(templates: TemplateEngine, step: Record<string, unknown>, target: TargetWithGroups): Record<string, unknown> {
@@ -147,7 +147,8 @@ export function createExecutorService(deps: {
       const [target] = await targets.getMany([input.targetId], 'target_id');
       checkRunPlatforms(input.steps, [target as TargetWithGroups], 'target_id');
       const started = performance.now();
-      const deadline = started + (input.timeoutS ?? LIBRARY_EXECUTE_TIMEOUT_S) * 1000;
+      const timeoutS = input.timeoutS ?? LIBRARY_EXECUTE_TIMEOUT_S;
+      const deadline = started + timeoutS * 1000;
       let last: StepOutcome | undefined;
       let mask = (t: string) => t;
       const stdout: string[] = [];
@@ -156,7 +157,7 @@ export function createExecutorService(deps: {
       for (const step of input.steps) {
         const left = Math.ceil((deadline - performance.now()) / 1000);
         if (left <= 0) {
-          last = { status: 'timed_out', exitCode: null, stdout: '', stderr: '', error: `the step did not finish within ${input.timeoutS ?? LIBRARY_EXECUTE_TIMEOUT_S} s` };
+          last = { status: 'timed_out', exitCode: null, stdout: '', stderr: '', error: `the step did not finish within ${timeoutS} s` };
           break;
         }
         const rendered = renderLibraryItem(deps.templates, step, target as TargetWithGroups);

@@ -2,4 +2,4 @@
 export { createLibrariesRepo, type LibrariesRepo } from './libraries.repo.ts';
 export { librariesRoutes } from './libraries.routes.ts';
 export { CATALOG_DIR, createLibrariesService, type LibrariesService } from './libraries.service.ts';
-export { checkRunPlatforms, type PlatformTarget, runsOn, targetPlatform } from './libraries.platforms.ts';
+export { checkRunPlatforms } from './libraries.platforms.ts';

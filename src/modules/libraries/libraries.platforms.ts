@@ -9,7 +9,7 @@
 import { ValidationError } from '../../errors.ts';
 
 /** The target fields the check reads. */
-export interface PlatformTarget {
+interface PlatformTarget {
   id: number;
   name: string;
   os_type: string;
@@ -17,7 +17,7 @@ export interface PlatformTarget {
 }
 
 /** `linux`, `windows`, or undefined when only `any` steps can run on the target. */
-export function targetPlatform(target: Pick<PlatformTarget, 'os_type' | 'protocol'>): 'linux' | 'windows' | undefined {
+function targetPlatform(target: Pick<PlatformTarget, 'os_type' | 'protocol'>): 'linux' | 'windows' | undefined {
   if (target.protocol === 'winrm') {
     return 'windows';
   }
@@ -31,13 +31,13 @@ export function targetPlatform(target: Pick<PlatformTarget, 'os_type' | 'protoco
 }
 
 /** Whether a step declared for `platforms` may run on `target`. */
-export function runsOn(platforms: readonly string[], target: Pick<PlatformTarget, 'os_type' | 'protocol'>): boolean {
+function runsOn(platforms: readonly string[], target: Pick<PlatformTarget, 'os_type' | 'protocol'>): boolean {
   const platform = targetPlatform(target);
   return platforms.includes('any') || (platform !== undefined && platforms.includes(platform));
 }
 
 /** Why `target` cannot run a step of `platforms` (for error messages). */
-export function mismatch(platforms: readonly string[], target: PlatformTarget): string {
+function mismatch(platforms: readonly string[], target: PlatformTarget): string {
   const platform = targetPlatform(target);
   const is = platform ? `a ${platform} target` : 'neither a linux nor a windows target';
   return `target ${target.name} (${target.id}, os_type ${target.os_type}, protocol ${target.protocol}) is ${is}; the step runs on ${platforms.join(', ')}`;

@@ -189,7 +189,10 @@ export function createLibrariesService(deps: { db: Db; repo: LibrariesRepo; secr
       const jobs = await repo.jobsUsing(id);
       const dependents = brokenDependents(await repo.installed(), id, undefined);
       if ((jobs.length > 0 || dependents.length > 0) && !force) {
-        const users = [...(jobs.length > 0 ? [`jobs use ${id}: ${jobs.map((j) => `${j.name} (${j.id})`).join(', ')}`] : []), ...(dependents.length > 0 ? [`installed libraries depend on ${id}: ${describeDependents(dependents)}`] : [])];
+        const users = [
+          jobs.length > 0 && `jobs use ${id}: ${jobs.map((j) => `${j.name} (${j.id})`).join(', ')}`,
+          dependents.length > 0 && `installed libraries depend on ${id}: ${describeDependents(dependents)}`,
+        ].filter(Boolean);
         throw new ConflictError(`Cannot uninstall ${id}: ${users.join('; ')}; change them or uninstall with force=true`, undefined, { details: { jobs, dependents } });
       }
       await repo.uninstall(id);

@@ -149,14 +149,15 @@ export function createSchedulerLoop(deps: {
 
   /** Queues the oldest waiting fire of `candidate` if its previous run has finished; false when it could not go. */
   async function releaseWaiting(candidate: ScheduleRow, now: Date): Promise<boolean> {
-    const decision = await prepare(candidate);
+    // A disabled schedule's waiting times are only settled: no run to prepare for them.
+    const decision = candidate.enabled ? await prepare(candidate) : undefined;
     return db.transaction().execute(async (tx) => {
       const row = await repo.claimById(tx, candidate.id);
       const fire = row && (await repo.oldestWaiting(tx, row.id));
-      if (!row || !fire) {
-        return false;
+      if (!row || !fire || (row.enabled && !decision)) {
+        return false; // (enabled meanwhile: prepared next tick)
       }
-      if (!row.enabled) {
+      if (!row.enabled || !decision) {
         // Disabled while these times waited: they do not run later, when it is enabled again.
         await repo.settleWaiting(tx, row.id, { outcome: 'skipped_inactive', error: 'the schedule was disabled while this time waited', firedAt: now });
         return true;
